@@ -1,0 +1,1 @@
+//! The Tocsin correlator: ingest, dedup, store, tickets, API.
