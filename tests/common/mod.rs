@@ -16,7 +16,10 @@ pub fn shared_testdata() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} is absent; tests over shared data are skipped", dir.display());
+        eprintln!(
+            "SKIP: {} is absent; tests over shared data are skipped",
+            dir.display()
+        );
         None
     }
 }
