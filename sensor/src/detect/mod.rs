@@ -1,1 +1,4 @@
-//! TODO: stage not yet written.
+//! Detection: Suricata-syntax rules evaluated against packets, streams and app-layer
+//! transactions.
+
+pub mod rule;
