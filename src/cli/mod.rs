@@ -51,7 +51,7 @@ pub enum Command {
 /// Runs one subcommand to completion.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Sensor(args) => sensor::run(args),
+        Command::Sensor(args) => sensor::run(&args),
         Command::Correlator(args) => correlator::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Token(cmd) => token::run(cmd),
@@ -66,8 +66,10 @@ pub fn init_logging(level: Option<&str>, json: bool) {
         .or_else(|| level.map(str::to_owned))
         .unwrap_or_else(|| "info".to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests) is harmless: ignore the error.
     if json {

@@ -1,1 +1,3 @@
 //! Sensor integration tests.
+
+mod suricata_verify;

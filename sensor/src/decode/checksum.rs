@@ -57,23 +57,9 @@ pub(super) fn verify(p: &Packet<'_>) -> bool {
     if p.ip.version == IpVersion::V4 && fold(sum(0, p.ip.header)) != 0xffff {
         return false;
     }
-    // The transport segment is the IP payload: header slice start .. end of datagram.
-    let start = p.ip.header.len();
-    let Some(segment) = p.ip.datagram.get(start..) else {
+    // The transport segment is the IP payload (after IPv6 extension headers too).
+    let Some(segment) = p.ip.datagram.get(p.ip.header.len()..) else {
         return false;
-    };
-    let segment = if p.ip.version == IpVersion::V6 {
-        // Skip IPv6 extension headers: the segment starts at the transport header.
-        let l4_start = match &p.l4 {
-            Transport::Tcp(t) => t.header.as_ptr(),
-            Transport::Udp(u) => u.header.as_ptr(),
-            Transport::Icmpv6(i) => i.header.as_ptr(),
-            _ => return true,
-        };
-        let off = (l4_start as usize).saturating_sub(segment.as_ptr() as usize);
-        segment.get(off..).unwrap_or_default()
-    } else {
-        segment
     };
     match &p.l4 {
         Transport::Tcp(_) => {

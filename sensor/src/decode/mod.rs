@@ -143,7 +143,7 @@ pub struct IpLayer<'a> {
     pub id: u16,
     /// IPv4 flags and fragment offset word (bits: reserved, DF, MF; 13-bit offset); 0 for IPv6.
     pub flags_frag: u16,
-    /// IPv4: the header including options; IPv6: the fixed 40-byte header.
+    /// IPv4: the header including options; IPv6: the fixed header and extension headers.
     pub header: &'a [u8],
     /// The whole IP packet (header + payload), trimmed to its length field. Defrag keeps it.
     pub datagram: &'a [u8],

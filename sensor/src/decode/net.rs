@@ -112,8 +112,10 @@ fn parse_v6(data: &[u8]) -> Result<Parsed<'_>, DecodeError> {
             }
         }
     }
-    let header_bytes = header.slice();
-    let datagram_len = 40 + payload_span(data, payload.payload);
+    // `ipv6.hdr` covers the fixed header and the extension headers before the payload.
+    let header_len = offset_in(data, payload.payload).unwrap_or(40);
+    let header_bytes = data.get(..header_len).unwrap_or_else(|| header.slice());
+    let datagram_len = header_len + payload.payload.len();
     let datagram = data.get(..datagram_len).unwrap_or(data);
     Ok(Parsed {
         ip: IpLayer {
@@ -135,11 +137,10 @@ fn parse_v6(data: &[u8]) -> Result<Parsed<'_>, DecodeError> {
     })
 }
 
-/// Bytes from the end of the fixed IPv6 header to the end of `payload` inside `data`.
-fn payload_span(data: &[u8], payload: &[u8]) -> usize {
-    let start = data.as_ptr() as usize;
-    let end = payload.as_ptr() as usize + payload.len();
-    end.saturating_sub(start).saturating_sub(40)
+/// Offset of `inner` within `outer`, when `inner` is a sub-slice of it.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
+    let off = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (off <= outer.len()).then_some(off)
 }
 
 /// Bit positions in [`IpLayer::ipv4_options`], for the `ipopts` keyword.

@@ -187,7 +187,7 @@ fn ipv6_udp_with_destination_options() {
     let p = decode(LinkType::Raw, &pkt, Timestamp(0), 1).unwrap();
     assert_eq!(p.ip.proto, ipproto::UDP);
     assert_eq!(p.ip.ttl, 64);
-    assert_eq!(p.ip.header.len(), 40);
+    assert_eq!(p.ip.header.len(), 48, "ipv6.hdr includes extension headers");
     assert_eq!((p.src_port(), p.dst_port()), (1000, 2000));
     assert_eq!(p.payload, b"payload!");
 }

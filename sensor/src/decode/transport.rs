@@ -85,7 +85,7 @@ pub struct IcmpHeader<'a> {
     pub id: Option<u16>,
     /// Sequence number, for echo-like messages.
     pub seq: Option<u16>,
-    /// The 8-byte header (`icmpv4.hdr` / `icmpv6.hdr`).
+    /// The header (`icmpv4.hdr` / `icmpv6.hdr`): 8 bytes plus type-specific fixed fields.
     pub header: &'a [u8],
 }
 
@@ -194,10 +194,30 @@ fn parse_udp(data: &[u8]) -> Result<(Transport<'_>, &[u8]), DecodeError> {
     ))
 }
 
+/// ICMPv4 header length by type, as Suricata's `icmpv4.hdr` sees it: the 8-byte common
+/// part, plus the type-specific fixed fields of router advertisements (address entries),
+/// timestamps and address masks.
+fn icmpv4_header_len(h: &[u8; 8], available: usize) -> usize {
+    let len = match h[0] {
+        // Router advertisement: num_addrs * entry_size (32-bit words) after the 8 bytes.
+        9 => 8 + usize::from(h[4]) * usize::from(h[5]) * 4,
+        13 | 14 => 20,
+        17 | 18 => 12,
+        _ => 8,
+    };
+    len.min(available)
+}
+
 fn parse_icmp(data: &[u8], layer: Layer) -> Result<(IcmpHeader<'_>, &[u8]), DecodeError> {
-    let (Some(h), Some(payload), Some(header)) =
-        (data.first_chunk::<8>(), data.get(8..), data.get(..8))
-    else {
+    let Some(h) = data.first_chunk::<8>() else {
+        return Err(DecodeError::Truncated { layer });
+    };
+    let hlen = if layer == Layer::Icmpv4 {
+        icmpv4_header_len(h, data.len())
+    } else {
+        8
+    };
+    let (Some(header), Some(payload)) = (data.get(..hlen), data.get(hlen..)) else {
         return Err(DecodeError::Truncated { layer });
     };
     let icmp_type = h[0]; // constant indexes into [u8; 8]

@@ -1,4 +1,336 @@
-//! Detection: Suricata-syntax rules evaluated against packets, streams and app-layer
-//! transactions.
+//! Detection: Suricata-syntax rules evaluated against packets, the reassembled stream and
+//! app-layer transactions.
+//!
+//! Input: a decoded packet with its flow context ([`PacketInput`]). Output: [`Alert`]s in
+//! signature order. Build an [`Engine`] once from loaded rules (shared, read-only, by all
+//! workers); each worker owns a [`DetectThread`] (scratch space) and each flow a
+//! [`FlowDetect`] (flowbits, per-transaction progress).
+//!
+//! Per packet: the prefilter ([`prefilter`]) scans the payload with the fast patterns of
+//! the packet's protocol group and yields candidate rules; rules without a usable fast
+//! pattern are always candidates. Candidates run in signature order ([`compile::order`]):
+//! header, flow state, cheap checks, flowbits conditions, then the match lists
+//! ([`content`]). A match applies its flowbits actions, then threshold/detection_filter
+//! and `noalert` decide whether it alerts. At most `packet_alert_max` alerts per packet.
 
+pub mod compile;
+pub mod content;
+mod eval;
+pub mod prefilter;
 pub mod rule;
+pub mod threshold;
+pub mod transform;
+
+use std::sync::Mutex;
+
+pub use compile::{BufferKey, Sig};
+pub use eval::{FlowDetect, PacketInput};
+
+use crate::config::DetectConfig;
+use compile::Interner;
+use prefilter::{Candidates, Mpm, MpmError};
+use rule::buffers::BufferId;
+use rule::classification::Classifications;
+use rule::load::{LoadedRule, RejectReason, Rejection};
+use threshold::ThresholdTable;
+
+/// One alert raised on a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    /// Signature number (index into [`Engine::sig`]).
+    pub sig: u32,
+    /// Transaction, for app-layer matches.
+    pub tx_id: Option<u64>,
+    /// Whether the match was on the reassembled stream rather than the packet.
+    pub stream: bool,
+}
+
+/// Fast patterns with their signature numbers, for one prefilter database.
+type PatternList = Vec<(Vec<u8>, u32)>;
+
+/// Packet protocol classes; each has its own prefilter group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Tcp = 0,
+    Udp = 1,
+    Icmp = 2,
+    Other = 3,
+}
+
+/// Rules of one protocol class: a prefilter per inspected buffer and the rules that have
+/// no fast pattern (always evaluated).
+#[derive(Debug, Default)]
+struct Group {
+    mpms: Vec<(BufferKey, Mpm)>,
+    always: Vec<u32>,
+}
+
+/// Counts from building the engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    /// Signatures in the engine.
+    pub signatures: usize,
+    /// Signatures that inspect app-layer transactions.
+    pub tx_signatures: usize,
+    /// Signatures without a fast pattern (evaluated on every packet of their group).
+    pub no_fast_pattern: usize,
+}
+
+/// The compiled rule set.
+#[derive(Debug)]
+pub struct Engine {
+    sigs: Vec<Sig>,
+    groups: [Group; 4],
+    max_patterns: usize,
+    flowbits: Interner,
+    thresholds: Mutex<ThresholdTable>,
+    cfg: DetectConfig,
+    stats: EngineStats,
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The prefilter could not be built.
+    #[error(transparent)]
+    Mpm(#[from] MpmError),
+}
+
+/// Per-worker scratch space.
+#[derive(Debug, Default)]
+pub struct DetectThread {
+    cands: Candidates,
+    vars: Vec<u64>,
+    transformed: Vec<(BufferKey, Vec<u8>)>,
+}
+
+impl DetectThread {
+    /// Fresh scratch space.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn class_of(sig: &Sig) -> Vec<Class> {
+    use compile::ProtoFilter as P;
+    match &sig.proto {
+        P::Tcp { .. } => vec![Class::Tcp],
+        P::Udp => vec![Class::Udp],
+        P::Icmp(_) => vec![Class::Icmp],
+        P::Sctp => vec![Class::Other],
+        P::Ip(_) => match sig.app_proto.as_deref() {
+            // App rules only ever see flows whose protocol was detected (TCP or UDP).
+            Some("dns" | "sip" | "dhcp" | "ntp" | "tftp" | "snmp" | "ikev2" | "krb5" | "quic") => {
+                vec![Class::Tcp, Class::Udp]
+            }
+            Some(_) => vec![Class::Tcp, Class::Udp],
+            None => vec![Class::Tcp, Class::Udp, Class::Icmp, Class::Other],
+        },
+    }
+}
+
+impl Engine {
+    /// Compiles loaded rules. Rules that fail to compile (bad pcre, unknown classtype) are
+    /// returned as rejections, like parse failures.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the prefilter cannot be built.
+    pub fn build(
+        rules: &[LoadedRule],
+        classes: &Classifications,
+        cfg: DetectConfig,
+    ) -> Result<(Self, Vec<Rejection>), EngineError> {
+        let mut interner = Interner::default();
+        let mut sigs = Vec::with_capacity(rules.len());
+        let mut rejected = Vec::new();
+        for lr in rules {
+            match compile::compile(&lr.rule, classes, &mut interner) {
+                Ok(s) => sigs.push(s),
+                Err(e) => rejected.push(Rejection {
+                    file: lr.file.clone(),
+                    line: lr.line,
+                    error: RejectReason::Rule(e),
+                }),
+            }
+        }
+        compile::order(&mut sigs);
+        let mut groups: [Group; 4] = Default::default();
+        let mut entries: [Vec<(BufferKey, PatternList)>; 4] = Default::default();
+        let mut stats = EngineStats {
+            signatures: sigs.len(),
+            ..EngineStats::default()
+        };
+        for sig in &sigs {
+            if sig.needs_tx {
+                stats.tx_signatures += 1;
+                continue;
+            }
+            for class in class_of(sig) {
+                let g = class as usize;
+                // A fast pattern in the payload or a header buffer drives the prefilter.
+                match &sig.fast_pattern {
+                    Some((li, pat, _nocase)) => {
+                        let Some(list) = sig.lists.get(*li) else {
+                            continue;
+                        };
+                        let per = &mut entries[g];
+                        match per.iter_mut().find(|(k, _)| *k == list.key) {
+                            Some((_, v)) => v.push((pat.clone(), sig.num)),
+                            None => per.push((list.key.clone(), vec![(pat.clone(), sig.num)])),
+                        }
+                    }
+                    None => groups[g].always.push(sig.num),
+                }
+            }
+            if sig.fast_pattern.is_none() {
+                stats.no_fast_pattern += 1;
+            }
+        }
+        let mut max_patterns = 0;
+        for (g, per) in entries.into_iter().enumerate() {
+            for (key, pats) in per {
+                let mpm = Mpm::build(&pats)?;
+                max_patterns = max_patterns.max(mpm.patterns());
+                groups[g].mpms.push((key, mpm));
+            }
+        }
+        let thresholds = Mutex::new(ThresholdTable::new(cfg.threshold_max_entries));
+        Ok((
+            Self {
+                sigs,
+                groups,
+                max_patterns,
+                flowbits: interner,
+                thresholds,
+                cfg,
+                stats,
+            },
+            rejected,
+        ))
+    }
+
+    /// Signature by number.
+    #[must_use]
+    pub fn sig(&self, num: u32) -> Option<&Sig> {
+        self.sigs.get(num as usize)
+    }
+
+    /// All signatures in evaluation order.
+    #[must_use]
+    pub fn sigs(&self) -> &[Sig] {
+        &self.sigs
+    }
+
+    /// Build statistics.
+    #[must_use]
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// Name of a flowbit id.
+    #[must_use]
+    pub fn flowbit_name(&self, id: u32) -> &str {
+        self.flowbits.name(id)
+    }
+
+    /// Inspects one packet and appends its alerts to `out`.
+    pub fn inspect_packet(
+        &self,
+        th: &mut DetectThread,
+        input: &mut PacketInput<'_, '_>,
+        out: &mut Vec<Alert>,
+    ) {
+        let class = match &input.pkt.l4 {
+            crate::decode::Transport::Tcp(_) => Class::Tcp,
+            crate::decode::Transport::Udp(_) => Class::Udp,
+            crate::decode::Transport::Icmpv4(_) | crate::decode::Transport::Icmpv6(_) => {
+                Class::Icmp
+            }
+            _ => Class::Other,
+        };
+        let group = &self.groups[class as usize];
+        th.cands.reset(self.sigs.len(), self.max_patterns);
+        th.transformed.clear();
+        for &s in &group.always {
+            th.cands.add(s);
+        }
+        for (key, mpm) in &group.mpms {
+            if key.buffer == BufferId::Payload {
+                if !input.pkt.payload.is_empty() {
+                    mpm.scan(input.pkt.payload, &mut th.cands);
+                }
+                if let Some(stream) = input.stream.filter(|s| !s.is_empty()) {
+                    mpm.scan(stream, &mut th.cands);
+                }
+            } else if let Some(buf) = eval::packet_buffer(input.pkt, key.buffer) {
+                if key.transforms.is_empty() {
+                    mpm.scan(buf, &mut th.cands);
+                } else {
+                    mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+                }
+            }
+        }
+        th.cands.sort();
+        let cands = std::mem::take(&mut th.cands.list);
+        let before = out.len();
+        for &num in &cands {
+            let Some(sig) = self.sigs.get(num as usize) else {
+                continue;
+            };
+            let Some(stream_match) = eval::match_packet(self, sig, th, input) else {
+                continue;
+            };
+            eval::apply_flowbits(sig, input.flow);
+            if sig.action == rule::Action::Pass {
+                // A pass rule ends inspection of this packet; it never alerts.
+                break;
+            }
+            if sig.noalert || !self.threshold_allows(sig, input) {
+                continue;
+            }
+            if out.len() - before < self.cfg.packet_alert_max {
+                out.push(Alert {
+                    sig: num,
+                    tx_id: None,
+                    stream: stream_match,
+                });
+            }
+        }
+        th.cands.list = cands;
+    }
+
+    fn threshold_allows(&self, sig: &Sig, input: &PacketInput<'_, '_>) -> bool {
+        if sig.threshold.is_none() && sig.detection_filter.is_none() {
+            return true;
+        }
+        let (src, dst) = (input.pkt.ip.src, input.pkt.ip.dst);
+        // A poisoned lock only means another worker panicked mid-update; the counters are
+        // still usable for rate limiting.
+        let mut table = self
+            .thresholds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = input.pkt.ts;
+        if let Some(df) = &sig.detection_filter {
+            let key = threshold::TrackKey::of(df.track, src, dst, input.flow_id);
+            let unique =
+                threshold::TrackKey::unique_value(df, input.pkt.src_port(), input.pkt.dst_port());
+            if !table.check(sig.num, true, df, key, unique, now) {
+                return false;
+            }
+        }
+        if let Some(t) = &sig.threshold {
+            let key = threshold::TrackKey::of(t.track, src, dst, input.flow_id);
+            let unique =
+                threshold::TrackKey::unique_value(t, input.pkt.src_port(), input.pkt.dst_port());
+            if !table.check(sig.num, false, t, key, unique, now) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -189,8 +189,8 @@ pub enum CmpOp {
 /// `byte_test`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByteTest {
-    /// Bytes to read (1..=10 for strings, 1..=8 binary).
-    pub nbytes: u8,
+    /// Bytes to read (1..=10 for strings, 1..=8 binary), or a `byte_extract` variable.
+    pub nbytes: Num,
     /// Operator.
     pub op: CmpOp,
     /// `!` before the operator.
@@ -210,8 +210,8 @@ pub struct ByteTest {
 /// `byte_jump`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByteJump {
-    /// Bytes to read.
-    pub nbytes: u8,
+    /// Bytes to read, or a `byte_extract` variable.
+    pub nbytes: Num,
     /// Offset.
     pub offset: Num,
     /// `relative`.
@@ -445,6 +445,17 @@ pub struct Threshold {
     pub count: u32,
     /// Window in seconds (for `backoff`, the multiplier).
     pub seconds: u32,
+    /// `unique_on src_port|dst_port`: count distinct ports instead of matches.
+    pub unique_on: Option<UniqueOn>,
+}
+
+/// What `unique_on` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueOn {
+    /// Distinct source ports.
+    SrcPort,
+    /// Distinct destination ports.
+    DstPort,
 }
 
 /// TCP `flags:` keyword.

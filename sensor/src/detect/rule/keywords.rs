@@ -3,7 +3,7 @@
 
 use super::ast::{
     ByteBase, ByteExtract, ByteJump, ByteTest, CmpOp, FlagsMatch, FlagsModifier, FlowOpts, Flowbit,
-    IsDataAt, Num, NumCmp, Pcre, StreamSide, Threshold, ThresholdKind, Track,
+    IsDataAt, Num, NumCmp, Pcre, StreamSide, Threshold, ThresholdKind, Track, UniqueOn,
 };
 use super::{RuleError, value_err};
 use crate::decode::tcpflag;
@@ -353,6 +353,14 @@ fn nbytes(keyword: &str, v: &str, string: bool) -> Result<u8, RuleError> {
     Ok(n)
 }
 
+/// `nbytes` of byte_test/byte_jump: a number or a byte_extract variable.
+fn nbytes_or_var(keyword: &str, v: &str, string: bool, vars: &[String]) -> Result<Num, RuleError> {
+    if v.trim().parse::<i64>().is_ok() {
+        return Ok(Num::Lit(i64::from(nbytes(keyword, v, string)?)));
+    }
+    num_or_var(keyword, v, vars)
+}
+
 fn base_of(o: &ByteOpts) -> ByteBase {
     match o.string {
         Some(b) => ByteBase::String(b),
@@ -390,7 +398,7 @@ pub(super) fn byte_test(v: &str, vars: &[String]) -> Result<ByteTest, RuleError>
         Err(_) => num_or_var(K, value, vars)?,
     };
     Ok(ByteTest {
-        nbytes: nbytes(K, n, o.string.is_some())?,
+        nbytes: nbytes_or_var(K, n, o.string.is_some(), vars)?,
         op,
         negated,
         value,
@@ -410,7 +418,7 @@ pub(super) fn byte_jump(v: &str, vars: &[String]) -> Result<ByteJump, RuleError>
     };
     let o = byte_opts(K, rest)?;
     Ok(ByteJump {
-        nbytes: nbytes(K, n, o.string.is_some())?,
+        nbytes: nbytes_or_var(K, n, o.string.is_some(), vars)?,
         offset: num_or_var(K, offset, vars)?,
         relative: o.relative,
         base: base_of(&o),
@@ -558,6 +566,7 @@ pub(super) fn threshold(keyword: &str, v: &str, with_type: bool) -> Result<Thres
     let mut count = None;
     let mut seconds = None;
     let mut multiplier = None;
+    let mut unique_on = None;
     for part in v.split(',') {
         let t = part.trim();
         let (k, val) = t
@@ -587,6 +596,15 @@ pub(super) fn threshold(keyword: &str, v: &str, with_type: bool) -> Result<Thres
             "count" => count = Some(int::<u32>(keyword, val)?),
             "seconds" => seconds = Some(int::<u32>(keyword, val)?),
             "multiplier" => multiplier = Some(int::<u32>(keyword, val)?),
+            "unique_on" => {
+                unique_on = Some(match val {
+                    "src_port" => UniqueOn::SrcPort,
+                    "dst_port" => UniqueOn::DstPort,
+                    other => {
+                        return Err(value_err(keyword, format!("unknown unique_on '{other}'")));
+                    }
+                });
+            }
             other => return Err(value_err(keyword, format!("unknown field '{other}'"))),
         }
     }
@@ -608,6 +626,7 @@ pub(super) fn threshold(keyword: &str, v: &str, with_type: bool) -> Result<Thres
         track,
         count,
         seconds,
+        unique_on,
     })
 }
 
