@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each with its `Args` and `run`.
 
 mod correlator;
+mod demo;
 mod rules;
 mod sensor;
 mod token;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Manage API tokens (sensor, analyst, responder, admin).
     #[command(subcommand)]
     Token(token::Command),
+    /// Demo helpers (traffic generation); `./run demo` drives the whole demo.
+    #[command(subcommand)]
+    Demo(demo::Command),
 }
 
 /// Runs one subcommand to completion.
@@ -55,6 +59,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Correlator(args) => correlator::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Token(cmd) => token::run(cmd),
+        Command::Demo(cmd) => demo::run(&cmd),
     }
 }
 

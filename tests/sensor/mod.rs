@@ -1,3 +1,4 @@
 //! Sensor integration tests.
 
+mod et_open_pcaps;
 mod suricata_verify;

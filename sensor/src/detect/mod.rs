@@ -228,6 +228,14 @@ impl Engine {
         self.stats
     }
 
+    /// Forgets threshold/detection_filter state, e.g. between unrelated captures.
+    pub fn reset_thresholds(&self) {
+        self.thresholds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// Name of a flowbit id.
     #[must_use]
     pub fn flowbit_name(&self, id: u32) -> &str {

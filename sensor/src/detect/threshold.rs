@@ -175,6 +175,11 @@ impl ThresholdTable {
             .retain(|_, e| now.0.saturating_sub(e.window_start.0) <= min_window);
     }
 
+    /// Forgets all state (a new capture run).
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
     /// Entries held.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -279,6 +279,12 @@ impl Builder {
             return Err(RuleError::Missing("sid"));
         }
         self.ensure_matches_in_pending()?;
+        if self.rule.threshold.is_some() && self.rule.detection_filter.is_some() {
+            return Err(value_err(
+                "detection_filter",
+                "detection_filter and threshold are not allowed in the same rule",
+            ));
+        }
         self.rule.app_proto = self.app.take();
         self.rule.nvars = u8::try_from(self.var_names.len()).unwrap_or(u8::MAX);
         self.rule.lists.retain(|l| !l.items.is_empty());

@@ -177,6 +177,10 @@ fn header_variants() {
         ),
         ("alert tcp any any -> any any (sid:1", "syntax error"),
         (
+            "alert tcp any any -> any any (sid:1; detection_filter:track by_src, count 2, seconds 5; threshold:type limit, track by_src, count 1, seconds 5;)",
+            "invalid 'detection_filter' value",
+        ),
+        (
             "alert tcp any any -> any any (sid:1; msg:\"x\")",
             "syntax error",
         ),
