@@ -210,11 +210,10 @@ impl Defragmenter {
             .trackers
             .get(&piece.key)
             .is_some_and(|t| t.expires <= pkt.ts)
+            && let Some(old) = self.trackers.remove(&piece.key)
         {
-            if let Some(old) = self.trackers.remove(&piece.key) {
-                self.mem_used = self.mem_used.saturating_sub(old.mem);
-                self.stats.timeouts += 1;
-            }
+            self.mem_used = self.mem_used.saturating_sub(old.mem);
+            self.stats.timeouts += 1;
         }
         if self.trackers.contains_key(&piece.key) {
             // `fits` only expires trackers with `expires <= now`, so this one survives it.

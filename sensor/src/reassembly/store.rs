@@ -197,12 +197,12 @@ impl Store {
                 let old_wins = !policy.tcp_new_wins(new, Extent::new(s, e));
                 self.for_each_stored(s2, e2, |at, stored| {
                     let i = (at - off) as usize;
-                    if let Some(dst) = buf.get_mut(i..i + stored.len()) {
-                        if dst != stored {
-                            out.different = true;
-                            if old_wins {
-                                dst.copy_from_slice(stored);
-                            }
+                    if let Some(dst) = buf.get_mut(i..i + stored.len())
+                        && dst != stored
+                    {
+                        out.different = true;
+                        if old_wins {
+                            dst.copy_from_slice(stored);
                         }
                     }
                 });
