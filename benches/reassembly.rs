@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("in_order_1MiB", |b| b.iter(|| run(&data, &in_order)));
     g.bench_function("pairs_swapped_1MiB", |b| b.iter(|| run(&data, &swapped)));
     g.bench_function("every_segment_twice_1MiB", |b| {
-        b.iter(|| run(&data, &doubled))
+        b.iter(|| run(&data, &doubled));
     });
     g.finish();
 }

@@ -16,6 +16,8 @@ pub struct TcpSession {
     streams: [Stream; 2],
     started: bool,
     rst: bool,
+    /// Window scale option of each side's SYN (indexed like `streams`).
+    wscale: [Option<u8>; 2],
     budget: MemBudget,
     /// Bytes this session charged to the budget.
     charged: usize,
@@ -33,6 +35,7 @@ impl TcpSession {
             streams: [Stream::new(cfg), Stream::new(cfg)],
             started: false,
             rst: false,
+            wscale: [None, None],
             budget,
             charged: 0,
         }
@@ -90,9 +93,24 @@ impl TcpSession {
         }
         v.tracked = true;
 
-        if syn && !self.stream_mut(dir).set_isn(tcp.seq) {
-            v.events.set(StreamEvents::SYN_ISN_CHANGED);
+        if syn {
+            if !self.stream_mut(dir).set_isn(tcp.seq) {
+                v.events.set(StreamEvents::SYN_ISN_CHANGED);
+            }
+            if let Some(slot) = self.wscale.get_mut(dir.index()) {
+                *slot = tcp.wscale.map(|w| w.min(14));
+            }
         }
+        // The sender's receive window bounds what the other side may send (RFC 7323: the
+        // window of a SYN is never scaled; scaling needs the option from both sides).
+        let shift = match self.wscale {
+            [Some(c), Some(s)] if !syn => match dir {
+                Direction::ToServer => c,
+                Direction::ToClient => s,
+            },
+            _ => 0,
+        };
+        self.stream_mut(dir.reverse()).peer_window = Some(u64::from(tcp.window) << shift);
         if ack {
             self.stream_mut(dir.reverse()).on_ack(tcp.ack);
         }

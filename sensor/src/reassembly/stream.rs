@@ -5,9 +5,11 @@ use super::store::{Inserted, Store};
 use super::{AppChunk, RawChunk, ReassemblyConfig};
 use crate::defrag::OverlapPolicy;
 
-/// Largest distance ahead of the known stream (sequence space) still taken as in-window:
-/// the largest TCP window (65535 << 14).
+/// Largest TCP window (65535 << 14): the in-window limit when the receiver's window is not
+/// known, and the most an ACK may run ahead of the data seen.
 const MAX_WINDOW: u64 = 65_535 << 14;
+/// Smallest in-window allowance, whatever window the receiver advertised.
+const MIN_WINDOW: u64 = 65_535;
 
 /// Per-direction state.
 #[derive(Debug, Default)]
@@ -24,6 +26,8 @@ pub(super) struct Stream {
     pub last_ack_off: u64,
     /// Offset of this side's FIN, when seen.
     pub fin_off: Option<u64>,
+    /// Receive window the other side advertised last (scaled), when seen.
+    pub peer_window: Option<u64>,
     /// Data offsets beyond this are not reassembled (`u64::MAX` = unlimited).
     pub depth: u64,
     pub depth_reached: bool,
@@ -104,9 +108,14 @@ impl Stream {
         }
     }
 
-    /// Whether offset `off` is within the window we accept.
+    /// Whether offset `off` is within the window we accept: no further ahead of the data
+    /// seen (or ACKed) than the receiver's advertised window (at least 64 KiB; 1 GiB when
+    /// the receiver's window is unknown).
     pub fn in_window(&self, off: u64) -> bool {
-        off <= self.next_off.max(self.last_ack_off) + MAX_WINDOW
+        let window = self
+            .peer_window
+            .map_or(MAX_WINDOW, |w| w.clamp(MIN_WINDOW, MAX_WINDOW));
+        off <= self.next_off.max(self.last_ack_off) + window
     }
 
     /// Stores a payload at `off` (already known to be in-window). Returns what the store
@@ -120,6 +129,9 @@ impl Stream {
     ) -> Added {
         let end = off + payload.len() as u64;
         let mut added = Added::default();
+        // The highest sequence seen advances even for data we do not keep (past the depth,
+        // refused by the budget): it anchors the mapping of later sequence numbers.
+        self.next_off = self.next_off.max(end);
         // Depth: bytes at or past it are not reassembled.
         let keep_end = end.min(self.depth);
         if keep_end < end {
@@ -133,7 +145,6 @@ impl Stream {
         added.retransmission = end <= self.left_edge
             || (keep_start < keep_end && self.store.covers(keep_start, keep_end));
         if keep_start >= keep_end {
-            self.next_off = self.next_off.max(keep_end.min(end));
             return added;
         }
         let Some(data) = payload.get((keep_start - off) as usize..(keep_end - off) as usize) else {
@@ -141,10 +152,7 @@ impl Stream {
         };
         let r = self.store.insert(keep_start, data, policy, budget_left);
         added.store = r;
-        if !r.memcap {
-            added.in_stream = true;
-            self.next_off = self.next_off.max(end);
-        }
+        added.in_stream = !r.memcap;
         added
     }
 
