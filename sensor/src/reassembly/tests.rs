@@ -508,3 +508,74 @@ proptest! {
         prop_assert_eq!(ctx.budget().used(), 0);
     }
 }
+
+/// Evasion end to end: an HTTP request whose TCP segment travels in overlapping IPv4
+/// fragments, then through a session. Fragment 1 holds the TCP header and "GET ", fragment
+/// 2 (original) "/good.ph" at IP payload offset 24, fragment 3 (later) 16 bytes at offset 16
+/// over the end of fragment 1 ("xxxx" over "GET ") and all of fragment 2 ("/evil.ph"),
+/// fragment 4 the rest. bsd: fragment 3 starts after fragment 1 (1 keeps 16..24) but before
+/// fragment 2 (3 wins 24..32): "GET /evil.ph". first: the originals keep everything.
+#[test]
+fn overlapping_fragments_then_stream_follow_the_policy() {
+    use crate::Timestamp;
+    use crate::decode::{Transport, decode_ip};
+    use crate::defrag::{DefragConfig, Defragmenter};
+
+    fn frag(offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let total = u16::try_from(20 + data.len()).unwrap();
+        let word = offset / 8 | if more { 0x2000 } else { 0 };
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&[0x12, 0x34]);
+        p.extend_from_slice(&word.to_be_bytes());
+        p.extend_from_slice(&[64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        p.extend_from_slice(data);
+        p
+    }
+    // TCP header: 40000 -> 80, seq 1001, ack 1, data offset 5, PSH|ACK, window 65535.
+    let mut tcp = vec![
+        0x9c, 0x40, 0, 80, 0, 0, 0x03, 0xe9, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff,
+    ];
+    tcp.extend_from_slice(&[0, 0, 0, 0]);
+    let mut first = tcp.clone();
+    first.extend_from_slice(b"GET ");
+    let fragments = [
+        frag(0, true, &first),
+        frag(24, true, b"/good.ph"),
+        frag(16, true, b"\0\0\0\0xxxx/evil.ph"),
+        frag(32, false, b"p HTTP/1.0\r\n\r\n"),
+    ];
+    for (policy, path) in [
+        (OverlapPolicy::Bsd, "/evil.ph"),
+        (OverlapPolicy::First, "/good.ph"),
+    ] {
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        let mut dgram = None;
+        for f in &fragments {
+            let pkt = decode_ip(f, [0, 0], Timestamp(0), 1).unwrap();
+            dgram = d.process(&pkt).or(dgram);
+        }
+        let dgram = dgram.expect("reassembled");
+        let pkt = decode_ip(&dgram, [0, 0], Timestamp(0), 1).unwrap();
+        let Transport::Tcp(t) = &pkt.l4 else {
+            panic!("not tcp")
+        };
+        let mut ctx = Reassembler::new(ReassemblyConfig {
+            policy,
+            ..ReassemblyConfig::default()
+        });
+        let mut s = ctx.new_session();
+        s.on_packet(&mut ctx, ToServer, &hdr(1000, 0, SYN), &[]);
+        s.on_packet(&mut ctx, ToClient, &hdr(0, 1001, SYN | ACK), &[]);
+        assert!(s.on_packet(&mut ctx, ToServer, t, pkt.payload).stream_add);
+        s.on_packet(&mut ctx, ToClient, &hdr(1, 1001 + 26, ACK), &[]);
+        let AppChunk::Data { data, .. } = s.app_data(ToServer) else {
+            panic!("{policy}: no data")
+        };
+        let want = format!("GET {path}p HTTP/1.0\r\n\r\n");
+        assert_eq!(String::from_utf8_lossy(data), want, "{policy}");
+    }
+}
