@@ -523,7 +523,7 @@ fn overlapping_fragments_then_stream_follow_the_policy() {
 
     fn frag(offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
         let total = u16::try_from(20 + data.len()).unwrap();
-        let word = offset / 8 | if more { 0x2000 } else { 0 };
+        let word = (offset / 8) | if more { 0x2000 } else { 0 };
         let mut p = vec![0x45, 0];
         p.extend_from_slice(&total.to_be_bytes());
         p.extend_from_slice(&[0x12, 0x34]);
