@@ -43,7 +43,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("prefilter_aho_corasick");
     g.throughput(Throughput::Bytes(bytes as u64));
     for n in [100usize, 1_000, 10_000] {
-        let mpm = Mpm::build(&patterns(n)).unwrap();
+        let Ok(mpm) = Mpm::build(&patterns(n)) else {
+            panic!("prefilter build failed for {n} patterns");
+        };
         let mut cands = Candidates::default();
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
