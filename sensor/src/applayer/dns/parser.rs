@@ -335,7 +335,8 @@ fn parse_record<'a>(
     let res: IResult<&[u8], (u16, u16, u32, &[u8])> =
         (be_u16, be_u16, be_u32, nom::multi::length_data(be_u16)).parse_complete(after);
     let (rest, (rrtype, rrclass, ttl, data)) = res.map_err(|_| truncated(msg, after))?;
-    let data_off = offset_of(msg, data);
+    // `rest` runs to the end of the message, `data` ends where `rest` starts.
+    let data_off = offset_of(msg, rest).saturating_sub(data.len());
     let name_at = |off: usize| -> Result<Vec<u8>, DnsError> {
         parse_name(msg, off, lim.max_name_len).map(|(n, _, _)| n)
     };

@@ -242,6 +242,8 @@ impl HttpState {
             }
             Phase::Headers | Phase::Trailers => self.header_line(dir, raw, ev),
             Phase::ChunkLen => {
+                // libhtp counts chunk framing in the message length (Suricata's `length`).
+                self.count_framing(dir, raw.len());
                 if line.is_empty() {
                     return;
                 }
@@ -270,8 +272,18 @@ impl HttpState {
                     }
                 }
             }
-            Phase::ChunkEnd => self.sides.get_mut(dir).phase = Phase::ChunkLen,
+            Phase::ChunkEnd => {
+                self.count_framing(dir, raw.len());
+                self.sides.get_mut(dir).phase = Phase::ChunkLen;
+            }
             Phase::BodyLength(_) | Phase::ChunkData(_) | Phase::BodyClose | Phase::Ignore => {}
+        }
+    }
+
+    fn count_framing(&mut self, dir: Direction, n: usize) {
+        if let Some(t) = self.side_tx(dir) {
+            let m = msg_mut(t, dir);
+            m.body_len = m.body_len.saturating_add(n as u64);
         }
     }
 
@@ -532,9 +544,15 @@ impl HttpState {
                 let authority = parts.and_then(|p| p.authority).map(<[u8]>::to_vec);
                 let host_hdr = t.req.msg.headers.get(b"host").map(<[u8]>::to_vec);
                 if let Some(a) = authority.filter(|a| !a.is_empty()) {
+                    // An absolute target's host is fully normalized (lowercase, no trailing
+                    // dots, no port) and Suricata 7 shows it in both host buffers.
                     let hp = normalize_host(&a);
-                    t.req.host_raw = Some(hp.host.clone());
-                    t.req.host = Some(hp.host.to_ascii_lowercase());
+                    let mut h = hp.host.to_ascii_lowercase();
+                    while h.last() == Some(&b'.') {
+                        h.pop();
+                    }
+                    t.req.host_raw = Some(h.clone());
+                    t.req.host = Some(h);
                     t.req.port = hp.port;
                 } else if let Some(h) = host_hdr {
                     let hp = normalize_host(&h);

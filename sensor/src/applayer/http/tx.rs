@@ -28,7 +28,8 @@ pub(crate) struct Message {
     pub(crate) fields: MultiBuf,
     /// Body bytes kept (de-chunked, decoded).
     pub(crate) body: Vec<u8>,
-    /// Body bytes on the wire after de-chunking (Suricata's `length`).
+    /// Message body bytes on the wire, chunk framing included, trailers excluded (libhtp's
+    /// `response_message_len`, Suricata's `length`).
     pub(crate) body_len: u64,
     /// The body was cut at the limit.
     pub(crate) body_truncated: bool,
@@ -239,7 +240,8 @@ impl HttpTx {
         m.fields.get(index)
     }
 
-    /// Body bytes seen on the wire for `dir` (after de-chunking, before decoding).
+    /// Message body bytes seen on the wire for `dir` (chunk framing included, before
+    /// decoding).
     #[must_use]
     pub fn body_len(&self, dir: Direction) -> u64 {
         self.msg(dir).body_len
