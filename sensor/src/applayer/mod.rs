@@ -8,8 +8,14 @@
 //! Output: the flow's protocol ([`AppLayer::proto`], Suricata's `app_proto`) and per-direction
 //! detection labels ([`AppLayer::proto_for`], for `app_proto_ts`/`app_proto_tc`); live
 //! transactions ([`AppLayer::txs`]) whose rule buffers are read through [`TxRef`] and the
-//! per-protocol `*Buffer` enums; the EVE `http`/`dns`/`tls` alert objects ([`TxRef::eve`]);
-//! anomaly events ([`AppLayer::events`]).
+//! per-protocol `*Buffer` enums (each with `from_keyword` for rule keywords); the EVE
+//! `http`/`dns`/`tls` alert objects ([`TxRef::eve`]); anomaly events ([`AppLayer::events`]);
+//! FTP data-connection expectations ([`AppLayer::take_ftp_expectations`]) for `ftp-data`
+//! flows, which start with a known protocol ([`AppLayer::with_proto`]).
+//!
+//! Parsed: HTTP/1.x ([`http`]), DNS over UDP/TCP ([`dns`]), TLS ([`tls`]), FTP commands that
+//! open data connections ([`ftp`]). Detected only (so `alert ssh ...` heads and
+//! `app-layer-protocol` match): HTTP/2, SSH, SMTP, FTP, SMB, DCE/RPC, SIP, DHCP.
 //!
 //! Detection follows Suricata 7: each direction is probed on its own first bytes, by content
 //! first and with ports as hints for port-bound protocols ([`detect_proto`]). The first
@@ -34,6 +40,7 @@
 pub mod detect_proto;
 pub mod dns;
 pub mod events;
+pub mod ftp;
 pub mod http;
 pub(crate) mod perdir;
 mod proto;
@@ -146,6 +153,7 @@ enum Parser {
     Http(Box<http::HttpState>),
     Dns(Box<dns::DnsState>),
     Tls(Box<tls::TlsState>),
+    Ftp(Box<ftp::FtpState>),
 }
 
 /// The app-layer state of one flow.
@@ -188,6 +196,22 @@ impl AppLayer {
             events: Events::new(cfg.max_events),
             last_ts: Timestamp::default(),
         }
+    }
+
+    /// State for a flow whose protocol is known without detection (an FTP data connection
+    /// matching an [`ftp::FtpExpectation`]): both directions are labelled `proto` at once.
+    #[must_use]
+    pub fn with_proto(
+        cfg: &AppLayerConfig,
+        ipproto: u8,
+        server_port: u16,
+        client_port: u16,
+        proto: AppProto,
+    ) -> Self {
+        let mut al = Self::new(cfg, ipproto, server_port, client_port);
+        al.dir_proto = PerDir::new(proto, proto);
+        al.start_parser(proto);
+        al
     }
 
     /// The flow's protocol: `Unknown` while detecting, `Failed` when detection gave up.
@@ -308,6 +332,7 @@ impl AppLayer {
             AppProto::Http => Parser::Http(Box::new(http::HttpState::new(&self.cfg.http))),
             AppProto::Dns => Parser::Dns(Box::new(dns::DnsState::new(&self.cfg.dns))),
             AppProto::Tls => Parser::Tls(Box::new(tls::TlsState::new(&self.cfg.tls))),
+            AppProto::Ftp => Parser::Ftp(Box::default()),
             _ => Parser::None,
         };
         let first = self.first_dir.unwrap_or(Direction::ToServer);
@@ -341,6 +366,7 @@ impl AppLayer {
             Parser::Dns(s) if self.ipproto == IPPROTO_UDP => s.on_datagram(dir, data, ev),
             Parser::Dns(s) => s.on_stream(dir, data, ev),
             Parser::Tls(s) => s.on_stream(dir, data, ev),
+            Parser::Ftp(s) => s.on_stream(dir, data),
             Parser::None => {}
         }
     }
@@ -351,7 +377,7 @@ impl AppLayer {
             Parser::Http(s) => s.on_gap(dir, len, ev),
             Parser::Dns(s) => s.on_gap(dir),
             Parser::Tls(s) => s.on_gap(dir),
-            Parser::None => {}
+            Parser::Ftp(_) | Parser::None => {}
         }
     }
 
@@ -361,7 +387,7 @@ impl AppLayer {
             Parser::Http(s) => s.on_close(dir, ev),
             Parser::Dns(s) => s.on_close(dir, ev),
             Parser::Tls(s) => s.on_close(dir),
-            Parser::None => {}
+            Parser::Ftp(_) | Parser::None => {}
         }
     }
 
@@ -428,7 +454,7 @@ impl AppLayer {
             Parser::Http(s) => TxIter::Http(s.txs()),
             Parser::Dns(s) => TxIter::Dns(s.txs()),
             Parser::Tls(s) => TxIter::Tls(Some(s.tx())),
-            Parser::None => TxIter::Empty,
+            Parser::Ftp(_) | Parser::None => TxIter::Empty,
         }
     }
 
@@ -446,7 +472,16 @@ impl AppLayer {
             Parser::Http(s) => s.tx_inspected(id, dir),
             Parser::Dns(s) => s.tx_inspected(id, dir),
             Parser::Tls(s) => s.tx_inspected(dir),
-            Parser::None => {}
+            Parser::Ftp(_) | Parser::None => {}
+        }
+    }
+
+    /// Data connections announced on an FTP control flow since the last call (empty for
+    /// other protocols). The flow layer creates those flows with [`AppLayer::with_proto`].
+    pub fn take_ftp_expectations(&mut self) -> Vec<ftp::FtpExpectation> {
+        match &mut self.parser {
+            Parser::Ftp(s) => s.take_expectations(),
+            _ => Vec::new(),
         }
     }
 }

@@ -208,6 +208,29 @@ mod tests {
     }
 
     #[test]
+    fn keywords_select_buffers() {
+        use crate::applayer::{DnsBuffer, HttpBuffer, TlsBuffer};
+        assert_eq!(
+            HttpBuffer::from_keyword("http_client_body"),
+            Some(HttpBuffer::RequestBody)
+        );
+        assert_eq!(
+            HttpBuffer::from_keyword("http.uri.raw"),
+            Some(HttpBuffer::UriRaw)
+        );
+        assert_eq!(
+            HttpBuffer::from_keyword("file_data"),
+            Some(HttpBuffer::FileData)
+        );
+        assert_eq!(HttpBuffer::from_keyword("content"), None);
+        assert_eq!(
+            TlsBuffer::from_keyword("tls_cert_subject"),
+            Some(TlsBuffer::CertSubject)
+        );
+        assert_eq!(DnsBuffer::from_keyword("dns_query"), Some(DnsBuffer::Query));
+    }
+
+    #[test]
     fn generic_http_matches_both_versions_only() {
         assert!(AppProto::HttpAny.matches_flow(AppProto::Http));
         assert!(AppProto::HttpAny.matches_flow(AppProto::Http2));

@@ -513,14 +513,14 @@ fn real_capture_http_and_dns_counts_match_tshark() {
                 requests += http_txs(&al)
                     .iter()
                     .filter(|t| t.method().is_some())
-                    .count()
+                    .count();
             }
             AppProto::Dns => {
                 for t in dns_txs(&al) {
                     if t.is_request() {
-                        dns_q += 1
+                        dns_q += 1;
                     } else {
-                        dns_r += 1
+                        dns_r += 1;
                     }
                 }
             }
@@ -571,6 +571,15 @@ fn detection_labels_and_failure() {
     al.on_stream(ToServer, b"USER anonymous\r\n", Timestamp::default());
     assert_eq!(al.proto(), AppProto::Ftp);
     assert_eq!(al.proto_for(ToClient), AppProto::Failed);
+    al.on_stream(ToServer, b"PORT 10,0,0,1,4,1\r\n", Timestamp::default());
+    let exp = al.take_ftp_expectations();
+    assert_eq!(exp.len(), 1);
+    assert_eq!((exp[0].port, exp[0].initiator), (1025, ToClient));
+    let data = AppLayer::with_proto(&cfg(), IPPROTO_TCP, 1025, 20, AppProto::FtpData);
+    assert_eq!(
+        (data.proto(), data.proto_for(ToServer)),
+        (AppProto::FtpData, AppProto::FtpData)
+    );
     // Neither side speaks anything known: failed, and it stays failed.
     let mut al = AppLayer::new(&cfg(), IPPROTO_TCP, 4321, 1032);
     al.on_stream(
@@ -640,8 +649,8 @@ proptest! {
         for (i, (to_server, data)) in chunks.iter().enumerate() {
             let dir = if *to_server { ToServer } else { ToClient };
             al.on_stream(dir, data, Timestamp::default());
-            if i == 3 {
-                if let Some((g, n)) = gap { al.on_gap(if g { ToServer } else { ToClient }, n); }
+            if i == 3 && let Some((g, n)) = gap {
+                al.on_gap(if g { ToServer } else { ToClient }, n);
             }
         }
         al.on_close(ToServer);

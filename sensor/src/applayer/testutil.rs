@@ -103,7 +103,8 @@ pub fn flows(path: &Path) -> Vec<TestFlow> {
     let mut cap = pcap::Capture::from_file(path).expect("open pcap");
     let linktype = cap.get_datalink().0;
     let mut out: Vec<TestFlow> = Vec::new();
-    let mut index: HashMap<(u8, (IpAddr, u16), (IpAddr, u16)), usize> = HashMap::new();
+    type Key = (u8, (IpAddr, u16), (IpAddr, u16));
+    let mut index: HashMap<Key, usize> = HashMap::new();
     let mut tcp: HashMap<usize, TcpTrack> = HashMap::new();
     while let Ok(pkt) = cap.next_packet() {
         let ts = Timestamp::from_secs_micros(pkt.header.ts.tv_sec, pkt.header.ts.tv_usec);

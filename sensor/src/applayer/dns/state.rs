@@ -66,6 +66,17 @@ pub enum DnsBuffer {
     ResponseName,
 }
 
+impl DnsBuffer {
+    /// The buffer a rule keyword selects (`dns.query`, legacy `dns_query`).
+    #[must_use]
+    pub fn from_keyword(kw: &str) -> Option<Self> {
+        match kw {
+            "dns.query" | "dns_query" => Some(Self::Query),
+            _ => None,
+        }
+    }
+}
+
 /// One DNS message.
 #[derive(Debug, Clone)]
 pub struct DnsTx {

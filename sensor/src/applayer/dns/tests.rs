@@ -101,7 +101,8 @@ fn query_and_response_records() {
 
 #[test]
 fn name_edge_cases() {
-    let table: &[(&[u8], usize, Result<&[u8], DnsError>)] = &[
+    type Case<'a> = (&'a [u8], usize, Result<&'a [u8], DnsError>);
+    let table: &[Case<'_>] = &[
         (b"\x00", 0, Ok(b"")),
         (b"\x01a\x00", 0, Ok(b"a")),
         // pointer to itself

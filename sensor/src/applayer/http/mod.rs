@@ -231,6 +231,52 @@ pub enum HttpBuffer {
 }
 
 impl HttpBuffer {
+    /// The buffer a rule keyword selects: Suricata 7 sticky buffers (`http.uri`) and their
+    /// legacy content modifiers (`http_uri`). `None` for other keywords.
+    #[must_use]
+    pub fn from_keyword(kw: &str) -> Option<Self> {
+        use HttpBuffer as B;
+        Some(match kw {
+            "http.method" | "http_method" => B::Method,
+            "http.uri" | "http_uri" => B::Uri,
+            "http.uri.raw" | "http_raw_uri" => B::UriRaw,
+            "http.protocol" | "http_protocol" => B::Protocol,
+            "http.request_line" | "http_request_line" => B::RequestLine,
+            "http.host" | "http_host" => B::Host,
+            "http.host.raw" | "http_raw_host" => B::HostRaw,
+            "http.user_agent" | "http_user_agent" => B::UserAgent,
+            "http.referer" | "http_referer" => B::Referer,
+            "http.accept" | "http_accept" => B::Accept,
+            "http.accept_enc" | "http_accept_enc" => B::AcceptEnc,
+            "http.accept_lang" | "http_accept_lang" => B::AcceptLang,
+            "http.connection" | "http_connection" => B::Connection,
+            "http.content_type" | "http_content_type" => B::ContentType,
+            "http.content_len" | "http_content_len" => B::ContentLen,
+            "http.cookie" | "http_cookie" => B::Cookie,
+            "http.header" | "http_header" => B::Header,
+            "http.header.raw" | "http_raw_header" => B::HeaderRaw,
+            "http.header_names" | "http_header_names" => B::HeaderNames,
+            "http.start" | "http_start" => B::Start,
+            "http.request_body" | "http_client_body" => B::RequestBody,
+            "http.stat_code" | "http_stat_code" => B::StatCode,
+            "http.stat_msg" | "http_stat_msg" => B::StatMsg,
+            "http.response_line" | "http_response_line" => B::ResponseLine,
+            "http.server" | "http_server" => B::Server,
+            "http.location" | "http_location" => B::Location,
+            "http.response_body" | "http_server_body" => B::ResponseBody,
+            "file.data" | "file_data" => B::FileData,
+            "http.request_header" => B::RequestHeader,
+            "http.response_header" => B::ResponseHeader,
+            _ => return None,
+        })
+    }
+
+    /// Whether the buffer holds several values (one per header field).
+    #[must_use]
+    pub fn is_multi(self) -> bool {
+        matches!(self, Self::RequestHeader | Self::ResponseHeader)
+    }
+
     /// The direction whose data fills the buffer when it is fixed, `None` when it follows the
     /// inspected direction.
     #[must_use]

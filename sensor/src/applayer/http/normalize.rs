@@ -365,7 +365,8 @@ mod tests {
 
     #[test]
     fn hosts_from_suricata() {
-        let table: &[(&[u8], &[u8], Option<&[u8]>)] = &[
+        type Case<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>);
+        let table: &[Case<'_>] = &[
             (b"WWW.Example.COM", b"www.example.com", None),
             (b"WWW.Example.COM:80", b"WWW.Example.COM", Some(b"80")),
             (b"WWW.Example.COM.", b"www.example.com.", None),

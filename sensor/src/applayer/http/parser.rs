@@ -299,7 +299,8 @@ mod tests {
 
     #[test]
     fn header_lines() {
-        let table: &[(&[u8], &[u8], &[u8], bool)] = &[
+        type Case<'a> = (&'a [u8], &'a [u8], &'a [u8], bool);
+        let table: &[Case<'_>] = &[
             (b"Host: example.com", b"Host", b"example.com", false),
             (b"User-Agent: UA/1 ", b"User-Agent", b"UA/1", false),
             (b"Name : v", b"Name", b"v", false),

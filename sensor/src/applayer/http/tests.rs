@@ -15,11 +15,11 @@ struct Run {
 
 impl Run {
     fn new() -> Self {
-        Self::with(HttpConfig::default())
+        Self::with(&HttpConfig::default())
     }
-    fn with(cfg: HttpConfig) -> Self {
+    fn with(cfg: &HttpConfig) -> Self {
         Self {
-            st: HttpState::new(&cfg),
+            st: HttpState::new(cfg),
             ev: Events::new(10_000),
         }
     }
@@ -179,7 +179,7 @@ fn folding_missing_colon_and_long_lines() {
         max_line_len: 64,
         ..HttpConfig::default()
     };
-    let mut r = Run::with(cfg);
+    let mut r = Run::with(&cfg);
     let long = "a".repeat(200);
     let req =
         format!("GET / HTTP/1.1\r\nX-Fold: a\r\n\t b\r\nNoColonHere\r\nX-Long: {long}\r\n\r\n");
@@ -203,7 +203,7 @@ fn header_and_tx_caps() {
         max_txs: 4,
         ..HttpConfig::default()
     };
-    let mut r = Run::with(cfg);
+    let mut r = Run::with(&cfg);
     r.feed(
         ToServer,
         b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nA: 5\r\n\r\n",
@@ -232,7 +232,7 @@ fn body_limits_and_compression_bomb() {
         response_body_limit: 1000,
         ..HttpConfig::default()
     };
-    let mut r = Run::with(cfg);
+    let mut r = Run::with(&cfg);
     r.feed(
         ToServer,
         b"POST / HTTP/1.1\r\nContent-Length: 30\r\n\r\n012345678901234567890123456789",
@@ -425,7 +425,7 @@ proptest! {
 
     #[test]
     fn no_panic_on_random_bytes(a in prop::collection::vec(any::<u8>(), 0..2000), b in prop::collection::vec(any::<u8>(), 0..2000), gap in 0u64..100) {
-        let mut r = Run::with(HttpConfig { max_line_len: 100, max_headers: 5, max_txs: 3, ..HttpConfig::default() });
+        let mut r = Run::with(&HttpConfig { max_line_len: 100, max_headers: 5, max_txs: 3, ..HttpConfig::default() });
         r.feed(ToServer, &a).feed(ToClient, &b);
         r.st.on_gap(ToClient, gap, &mut r.ev);
         r.feed(ToClient, &a).feed(ToServer, &b).close();

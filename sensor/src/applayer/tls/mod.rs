@@ -136,6 +136,24 @@ pub enum TlsBuffer {
 }
 
 impl TlsBuffer {
+    /// The buffer a rule keyword selects (sticky-buffer and legacy spellings).
+    #[must_use]
+    pub fn from_keyword(kw: &str) -> Option<Self> {
+        Some(match kw {
+            "tls.sni" | "tls_sni" => Self::Sni,
+            "tls.cert_subject" | "tls_cert_subject" => Self::CertSubject,
+            "tls.cert_issuer" | "tls_cert_issuer" => Self::CertIssuer,
+            "tls.cert_serial" | "tls_cert_serial" => Self::CertSerial,
+            "tls.cert_fingerprint" | "tls_cert_fingerprint" => Self::CertFingerprint,
+            "tls.certs" => Self::Certs,
+            "ja3.hash" | "ja3_hash" => Self::Ja3Hash,
+            "ja3.string" | "ja3_string" => Self::Ja3String,
+            "ja3s.hash" => Self::Ja3sHash,
+            "ja3s.string" => Self::Ja3sString,
+            _ => return None,
+        })
+    }
+
     /// The direction and handshake progress at which the buffer is final.
     #[must_use]
     pub fn available_at(self) -> (Direction, u8) {
