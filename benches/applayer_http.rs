@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(20);
     g.bench_function("keepalive_2000_exchanges_mss1460", |b| {
-        b.iter(|| run(&cfg, &segs))
+        b.iter(|| run(&cfg, &segs));
     });
     g.finish();
 }

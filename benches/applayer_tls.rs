@@ -223,7 +223,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("500_handshakes_with_app_data", |b| {
-        b.iter(|| run(&cfg, &flows))
+        b.iter(|| run(&cfg, &flows));
     });
     let handshakes: Vec<Vec<(Direction, Vec<u8>)>> = flows
         .iter()

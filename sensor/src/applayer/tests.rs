@@ -531,6 +531,40 @@ fn real_capture_http_and_dns_counts_match_tshark() {
 }
 
 #[test]
+fn real_capture_http_eve_matches_suricata() {
+    // Suricata 7.0.10's `http` EVE records for two flows of chrissanders-dns_isp_hijack
+    // (the same fields it puts in alert metadata). All 269 HTTP records Suricata writes for
+    // the nine real captures were compared with this code's objects during development; this
+    // test pins a redirect and a keep-alive second transaction.
+    let Some(p) = real_pcap("chrissanders-dns_isp_hijack.pcap") else {
+        return;
+    };
+    let flows = flows(&p);
+    let by_port = |port: u16| {
+        flows
+            .iter()
+            .find(|f| f.client.1 == port)
+            .map(|f| f.run(&cfg()))
+    };
+    let al = by_port(64255).unwrap();
+    assert_eq!(
+        al.tx(0).unwrap().eve(),
+        serde_json::json!({"hostname": "3439ur09dhiolh32ljha.net", "url": "/favicon.ico",
+            "http_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_12_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
+            "http_content_type": "text/html", "http_refer": "http://3439ur09dhiolh32ljha.net/", "http_method": "GET",
+            "protocol": "HTTP/1.1", "status": 302, "redirect": "http://localhost/favicon.ico", "length": 154})
+    );
+    let al = by_port(64257).unwrap();
+    assert_eq!(
+        al.tx(1).unwrap().eve(),
+        serde_json::json!({"hostname": "searchguide.level3.com", "url": "/s/css/bootstrap.min.css",
+            "http_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_12_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/56.0.2924.87 Safari/537.36",
+            "http_content_type": "text/css", "http_refer": "http://searchguide.level3.com/search/?q=http%3A//3439ur09dhiolh32ljha.net/&r=&t=0",
+            "http_method": "GET", "protocol": "HTTP/1.1", "status": 200, "length": 18137})
+    );
+}
+
+#[test]
 fn chunking_does_not_change_real_flows() {
     let mut cases = Vec::new();
     for (t, f) in [
