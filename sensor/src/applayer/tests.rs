@@ -319,6 +319,38 @@ fn http_request_bodies() {
         assert_eq!(t.buffer(HttpBuffer::Uri, ToServer), b("/exec_post.php"));
         assert_eq!(t.buffer(HttpBuffer::FileData, ToServer), Some(body));
     }
+    // http-urldecode-body (IPv6 and IPv4 flows): tshark shows the form body
+    // "mail=test%40oisf.net"; url_decode is the rule engine's transform.
+    if let Some(p) = sv_pcap("http-urldecode-body", "input.pcap") {
+        let bodies: Vec<Vec<u8>> = flows(&p)
+            .iter()
+            .map(|f| f.run(&cfg()))
+            .flat_map(|al| {
+                http_txs(&al)
+                    .iter()
+                    .filter_map(|t| {
+                        t.buffer(HttpBuffer::RequestBody, ToServer)
+                            .map(<[u8]>::to_vec)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            bodies.contains(&b"mail=test%40oisf.net".to_vec()),
+            "{bodies:?}"
+        );
+    }
+    // http-post-file (loopback link type, IPv6): the 68-byte upload is the EICAR test file,
+    // which Suricata matches with `flow:to_server; file_data`.
+    if let Some(p) = sv_pcap("http-post-file", "input.pcap") {
+        let eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let found = flows(&p).iter().map(|f| f.run(&cfg())).any(|al| {
+            http_txs(&al)
+                .iter()
+                .any(|t| t.buffer(HttpBuffer::FileData, ToServer) == Some(&eicar[..]))
+        });
+        assert!(found);
+    }
     // http-post-data-decompression: gzip-encoded POST body that contains "name" once decoded.
     if let Some(flow) = one_flow("http-post-data-decompression", "input.pcap") {
         let al = flow.run(&cfg());

@@ -271,10 +271,9 @@ fn responses_without_body() {
         ToClient,
         b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
     );
-    r.feed(
-        ToClient,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast",
-    );
+    r.feed(ToClient, b"HTTP/1.1 200\r\nContent-Length: 4\r\n\r\nlast");
+    assert_eq!(r.tx(1).buffer(B::StatMsg, ToClient), s("No Content"));
+    assert_eq!(r.tx(3).buffer(B::StatMsg, ToClient), None);
     let codes: Vec<_> = r.txs().iter().map(|t| t.status()).collect();
     assert_eq!(codes, vec![Some(200), Some(204), Some(304), Some(200)]);
     assert_eq!(r.tx(3).buffer(B::ResponseBody, ToClient), s("last"));

@@ -209,7 +209,10 @@ impl HttpTx {
                 (m.progress >= progress::BODY && !m.body.is_empty()).then_some(m.body.as_slice())
             }
             B::StatCode => self.resp_line_part(&self.resp.status),
-            B::StatMsg => self.resp_line_part(&self.resp.message),
+            // libhtp leaves the reason phrase unset when the line ends after the code.
+            B::StatMsg => self
+                .resp_line_part(&self.resp.message)
+                .filter(|m| !m.is_empty()),
             B::ResponseLine => (self.resp.msg.progress >= progress::LINE && !self.resp.as_body)
                 .then_some(self.resp.msg.line.as_slice()),
             B::Server => m.header(b"server"),
