@@ -679,6 +679,13 @@ fn detection_labels_and_failure() {
 }
 
 #[test]
+fn app_layer_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<AppLayer>();
+    assert_send::<AppLayerConfig>();
+}
+
+#[test]
 fn pending_data_is_bounded() {
     let small = AppLayerConfig {
         pending_max_bytes: 100,
