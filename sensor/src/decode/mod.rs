@@ -24,7 +24,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use link::LinkType;
-pub use net::ipopt;
+pub use net::{Ipv6FragHeader, Ipv6Walk, ipopt, walk_ipv6};
 pub use transport::{IcmpHeader, TcpHeader, UdpHeader, tcpflag};
 
 use crate::Timestamp;

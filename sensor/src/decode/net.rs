@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{Ipv4HeaderSlice, Ipv6ExtensionSlice, LaxIpv6Slice};
+use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice};
 
 use super::{DecodeError, FragInfo, IpLayer, IpVersion, Layer};
 
@@ -80,49 +80,150 @@ fn parse_v4(data: &[u8]) -> Result<Parsed<'_>, DecodeError> {
     })
 }
 
+/// The result of walking IPv6 extension headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Walk {
+    /// Upper-layer protocol (the next header after the last extension header walked).
+    pub proto: u8,
+    /// Bytes from the start of the IPv6 header to the upper-layer payload.
+    pub header_len: usize,
+    /// The first fragment header, if any.
+    pub frag: Option<Ipv6FragHeader>,
+    /// The walk stopped at a truncated or over-long extension header.
+    pub damaged: bool,
+}
+
+/// The first IPv6 fragment header of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6FragHeader {
+    /// Offset of the 8-byte fragment header from the start of the IPv6 header.
+    pub at: usize,
+    /// Offset of the next-header byte that names the fragment header (6 for the fixed
+    /// header, or the first byte of the preceding extension header).
+    pub named_at: usize,
+    /// The fragment header's own next header (the fragmented payload's protocol).
+    pub next_header: u8,
+    /// Fragment offset in bytes.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// Identification.
+    pub id: u32,
+}
+
+/// Most extension headers walked before giving up (hostile chains).
+const MAX_IPV6_EXTS: usize = 8;
+
+/// Walks the extension headers (hop-by-hop, routing, destination options, fragment, AH,
+/// mobility, HIP, shim6) of the IPv6 packet `d` (fixed header included). Never reads past
+/// `d`. A non-first fragment ends the walk: what follows its fragment header is data.
+#[must_use]
+pub fn walk_ipv6(d: &[u8]) -> Ipv6Walk {
+    let mut next = d.get(6).copied().unwrap_or(59);
+    let mut named_at = 6;
+    let mut pos = 40usize;
+    let mut frag = None;
+    let mut damaged = false;
+    for _ in 0..MAX_IPV6_EXTS {
+        let len = match next {
+            44 => 8,
+            51 => match d.get(pos + 1) {
+                Some(&l) => (usize::from(l) + 2) * 4,
+                None => {
+                    damaged = true;
+                    break;
+                }
+            },
+            0 | 43 | 60 | 135 | 139 | 140 => match d.get(pos + 1) {
+                Some(&l) => (usize::from(l) + 1) * 8,
+                None => {
+                    damaged = true;
+                    break;
+                }
+            },
+            _ => break,
+        };
+        let Some(ext) = d.get(pos..pos + len) else {
+            damaged = true;
+            break;
+        };
+        let this_next = ext.first().copied().unwrap_or(59);
+        if next == 44 {
+            if let Some(f) = ext.first_chunk::<8>() {
+                let word = u16::from_be_bytes([f[2], f[3]]);
+                let offset = u32::from(word >> 3) * 8;
+                let more = word & 1 != 0;
+                if frag.is_none() {
+                    frag = Some(Ipv6FragHeader {
+                        at: pos,
+                        named_at,
+                        next_header: this_next,
+                        offset,
+                        more,
+                        id: u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
+                    });
+                }
+                if offset != 0 {
+                    next = this_next;
+                    pos += len;
+                    break;
+                }
+            }
+        }
+        named_at = pos;
+        next = this_next;
+        pos += len;
+    }
+    Ipv6Walk {
+        proto: next,
+        header_len: pos.min(d.len()),
+        frag,
+        damaged,
+    }
+}
+
 fn parse_v6(data: &[u8]) -> Result<Parsed<'_>, DecodeError> {
-    let (slice, ext_err) = LaxIpv6Slice::from_slice(data).map_err(|e| {
+    let header = Ipv6HeaderSlice::from_slice(data).map_err(|e| {
         use etherparse::err::ipv6::HeaderSliceError;
         match e {
             HeaderSliceError::Len(_) => DecodeError::Truncated { layer: Layer::Ipv6 },
             HeaderSliceError::Content(_) => DecodeError::Invalid { layer: Layer::Ipv6 },
         }
     })?;
-    let header = slice.header();
-    let payload = slice.payload();
     let mut anomaly = None;
-    if payload.incomplete {
+    // Trim to the payload length (0 is a jumbogram: take what was captured).
+    let plen = usize::from(header.payload_length());
+    let datagram = if plen == 0 {
+        data
+    } else if let Some(d) = data.get(..40 + plen) {
+        d
+    } else {
         anomaly = Some(DecodeError::Incomplete { layer: Layer::Ipv6 });
-    }
-    if ext_err.is_some() {
+        data
+    };
+    let walk = walk_ipv6(datagram);
+    if walk.damaged {
         anomaly.get_or_insert(DecodeError::BadLength { layer: Layer::Ipv6 });
     }
-    let mut frag = None;
-    for ext in slice.extensions().clone() {
-        if let Ipv6ExtensionSlice::Fragment(f) = ext {
-            let offset = u32::from(f.fragment_offset().value()) * 8;
-            let more = f.more_fragments();
-            // An "atomic fragment" (offset 0, no more) is a whole packet: decode it as one.
-            if offset != 0 || more {
-                frag = Some(FragInfo {
-                    offset,
-                    more,
-                    id: f.identification(),
-                });
-            }
-        }
-    }
+    let frag = walk
+        .frag
+        .filter(|f| f.offset != 0 || f.more)
+        .map(|f| FragInfo {
+            offset: f.offset,
+            more: f.more,
+            id: f.id,
+        });
     // `ipv6.hdr` covers the fixed header and the extension headers before the payload.
-    let header_len = offset_in(data, payload.payload).unwrap_or(40);
-    let header_bytes = data.get(..header_len).unwrap_or_else(|| header.slice());
-    let datagram_len = header_len + payload.payload.len();
-    let datagram = data.get(..datagram_len).unwrap_or(data);
+    let header_bytes = datagram
+        .get(..walk.header_len)
+        .unwrap_or_else(|| header.slice());
+    let payload = datagram.get(walk.header_len..).unwrap_or_default();
     Ok(Parsed {
         ip: IpLayer {
             version: IpVersion::V6,
             src: IpAddr::V6(header.source_addr()),
             dst: IpAddr::V6(header.destination_addr()),
-            proto: payload.ip_number.0,
+            proto: walk.proto,
             ttl: header.hop_limit(),
             tos: header.traffic_class(),
             id: 0,
@@ -132,15 +233,9 @@ fn parse_v6(data: &[u8]) -> Result<Parsed<'_>, DecodeError> {
             frag,
             ipv4_options: 0,
         },
-        payload: payload.payload,
+        payload,
         anomaly,
     })
-}
-
-/// Offset of `inner` within `outer`, when `inner` is a sub-slice of it.
-fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
-    let off = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    (off <= outer.len()).then_some(off)
 }
 
 /// Bit positions in [`IpLayer::ipv4_options`], for the `ipopts` keyword.

@@ -336,11 +336,7 @@ fn split_fragment<'a>(pkt: &Packet<'a>) -> Option<Piece<'a>> {
         }
         IpVersion::V6 => {
             let loc = locate_ipv6_fragment_header(d)?;
-            let fh = d.get(loc.offset..loc.offset + 8)?;
-            let off_word = u16::from_be_bytes([*fh.get(2)?, *fh.get(3)?]);
-            let offset = u32::from(off_word & 0xfff8);
-            let more = off_word & 1 == 1;
-            let id = u32::from_be_bytes([*fh.get(4)?, *fh.get(5)?, *fh.get(6)?, *fh.get(7)?]);
+            let (offset, more, id) = (loc.offset, loc.more, loc.id);
             if offset == 0 && !more {
                 return None; // an atomic fragment is not ours to hold
             }
@@ -349,13 +345,13 @@ fn split_fragment<'a>(pkt: &Packet<'a>) -> Option<Piece<'a>> {
             if d.len() < end {
                 return None;
             }
-            let data = d.get(loc.offset + 8..end)?;
+            let data = d.get(loc.at + 8..end)?;
             if offset as usize + data.len() > 65_535 {
                 return None;
             }
             let header = if offset == 0 {
-                let mut h = d.get(..loc.offset)?.to_vec();
-                *h.get_mut(loc.next_header_at)? = loc.next_header;
+                let mut h = d.get(..loc.at)?.to_vec();
+                *h.get_mut(loc.named_at)? = loc.next_header;
                 Some(h)
             } else {
                 None
@@ -385,49 +381,9 @@ fn split_fragment<'a>(pkt: &Packet<'a>) -> Option<Piece<'a>> {
     })
 }
 
-/// Where the IPv6 fragment header sits in a datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ipv6FragLocation {
-    /// Offset of the 8-byte fragment header.
-    offset: usize,
-    /// Offset of the next-header byte that names the fragment header (6 in the fixed
-    /// header, or the first byte of the preceding extension header).
-    next_header_at: usize,
-    /// The fragment header's own next header (the fragmented payload's protocol).
-    next_header: u8,
-}
-
-/// Walks the unfragmentable extension headers (hop-by-hop, routing, destination options,
-/// AH) to the first fragment header. At most 8 headers are walked.
-fn locate_ipv6_fragment_header(d: &[u8]) -> Option<Ipv6FragLocation> {
-    let mut next = *d.get(6)?;
-    let mut next_at = 6;
-    let mut pos = 40usize;
-    for _ in 0..8 {
-        match next {
-            ipproto::IPV6_FRAG => {
-                return Some(Ipv6FragLocation {
-                    offset: pos,
-                    next_header_at: next_at,
-                    next_header: *d.get(pos)?,
-                });
-            }
-            0 | 43 | 60 => {
-                let len = (usize::from(*d.get(pos + 1)?) + 1) * 8;
-                next_at = pos;
-                next = *d.get(pos)?;
-                pos += len;
-            }
-            51 => {
-                let len = (usize::from(*d.get(pos + 1)?) + 2) * 4;
-                next_at = pos;
-                next = *d.get(pos)?;
-                pos += len;
-            }
-            _ => return None,
-        }
-    }
-    None
+/// Where the IPv6 fragment header sits in a datagram (decode's extension-header walk).
+fn locate_ipv6_fragment_header(d: &[u8]) -> Option<crate::decode::Ipv6FragHeader> {
+    crate::decode::walk_ipv6(d).frag
 }
 
 /// Prepends `header` to `payload` and fixes the length fields. `None` when too long.
