@@ -179,7 +179,8 @@ impl AlertId {
     /// Derives a stable ID for a plain Suricata EVE alert, which carries no `alert_id`.
     ///
     /// The stream part is a 64-bit FNV-1a hash over `flow_id`, the packet position
-    /// (`pcap_cnt` when present, else the timestamp text), `gid`, `signature_id` and `rev`;
+    /// (`pcap_cnt` when present, else the timestamp text), `tx_id` (flow-timeout alerts of one
+    /// flow share a timestamp and differ only by transaction), `gid`, `signature_id` and `rev`;
     /// the sequence is `0`, which Tocsin sensors never emit (they count from 1), so a derived
     /// ID can never collide with a native one. The same record from the same sensor always
     /// maps to the same ID, so redelivery is detected.
@@ -196,6 +197,13 @@ impl AlertId {
                 h.write(b"t");
                 h.write(alert.timestamp.as_bytes());
             }
+        }
+        match alert.tx_id {
+            Some(tx) => {
+                h.write(b"x");
+                h.write(&tx.to_le_bytes());
+            }
+            None => h.write(b"-"),
         }
         h.write(&alert.alert.gid.to_le_bytes());
         h.write(&alert.alert.signature_id.to_le_bytes());

@@ -1,6 +1,8 @@
 //! Command-line interface: one module per subcommand, each with its `Args` and `run`.
 
+mod clickhouse;
 mod correlator;
+mod forward_args;
 mod rules;
 mod sensor;
 mod token;
@@ -46,6 +48,12 @@ pub enum Command {
     /// Manage API tokens (sensor, analyst, responder, admin).
     #[command(subcommand)]
     Token(token::Command),
+    /// Run a private ClickHouse server (tests, benches, demo).
+    #[command(subcommand)]
+    Clickhouse(clickhouse::Command),
+    /// Debug: submit EVE lines from a file through the durable forwarder.
+    #[command(hide = true)]
+    ForwardFile(forward_args::ForwardFileArgs),
 }
 
 /// Runs one subcommand to completion.
@@ -55,6 +63,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Correlator(args) => correlator::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Token(cmd) => token::run(cmd),
+        Command::Clickhouse(cmd) => clickhouse::run(cmd),
+        Command::ForwardFile(args) => forward_args::run_forward_file(args),
     }
 }
 
