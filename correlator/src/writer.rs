@@ -335,6 +335,7 @@ impl Writer {
             }
         }
         // 2. Already in ClickHouse (stored before a restart, or by another correlator).
+        let t_lookup = Instant::now();
         let stored: HashSet<String> = if candidates.is_empty() {
             HashSet::new()
         } else {
@@ -366,7 +367,9 @@ impl Writer {
         if fresh.is_empty() && self.pending_rows.is_empty() {
             return Ok(results);
         }
+        let lookup_ms = t_lookup.elapsed().as_millis();
         // 3. Dedup and correlation.
+        let t_apply = Instant::now();
         let now = now_us();
         let now_s = now.div_euclid(1_000_000);
         let dd = self.dedup.apply(&fresh, now);
@@ -390,12 +393,22 @@ impl Writer {
         incidents.extend(cc.rows);
         let n_pending = self.pending_rows.len();
         incidents.extend(self.pending_rows.iter().cloned());
+        let apply_ms = t_apply.elapsed().as_millis();
         // 4. Store, or undo.
+        let t_store = Instant::now();
         if let Err(e) = self.ch.store_batch(&alert_rows, &links, &incidents).await {
             self.correlate.rollback(cc.undo);
             self.dedup.rollback(dd.undo);
             return Err(e);
         }
+        tracing::debug!(
+            alerts = alert_rows.len(),
+            incidents = incidents.len(),
+            lookup_ms,
+            apply_ms,
+            store_ms = t_store.elapsed().as_millis(),
+            "batch stored"
+        );
         self.pending_rows.drain(..n_pending);
         Metrics::add(&self.metrics.incident_rows, incidents.len() as u64);
         for (a, si) in fresh.into_iter().zip(owner) {

@@ -55,6 +55,9 @@ pub struct LocalOptions {
     pub tcp_port: u16,
     /// How long to wait for readiness.
     pub ready_timeout: Duration,
+    /// Stop the server when this process ID exits, even if the handle is never dropped
+    /// (a `static` in a test binary): a small `sh` watchdog polls it every second.
+    pub stop_with_pid: Option<u32>,
 }
 
 impl Default for LocalOptions {
@@ -64,6 +67,7 @@ impl Default for LocalOptions {
             http_port: 0,
             tcp_port: 0,
             ready_timeout: Duration::from_secs(30),
+            stop_with_pid: None,
         }
     }
 }
@@ -75,6 +79,7 @@ pub struct LocalClickHouse {
     _temp: Option<tempfile::TempDir>,
     opts: LocalOptions,
     child: Option<Child>,
+    watchdog: Option<Child>,
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
@@ -136,6 +141,7 @@ impl LocalClickHouse {
             _temp: None,
             opts,
             child: None,
+            watchdog: None,
         };
         me.write_config()?;
         me.start()?;
@@ -215,7 +221,23 @@ impl LocalClickHouse {
             .stderr(stderr)
             .spawn()
             .map_err(io(format!("starting {}", self.opts.server_bin.display())))?;
+        let ch_pid = child.id();
         self.child = Some(child);
+        if let Some(parent) = self.opts.stop_with_pid {
+            let script = format!(
+                "while kill -0 {parent} 2>/dev/null; do sleep 1; done; \
+                 kill -TERM {ch_pid} 2>/dev/null; sleep 10; kill -KILL {ch_pid} 2>/dev/null"
+            );
+            let dog = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(io("starting the watchdog"))?;
+            self.watchdog = Some(dog);
+        }
         self.wait_ready()
     }
 
@@ -265,6 +287,7 @@ impl LocalClickHouse {
 
     /// Stops the server (SIGTERM, SIGKILL after 10 s); data stays for [`Self::start`].
     pub fn stop(&mut self) {
+        self.stop_watchdog();
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -286,8 +309,16 @@ impl LocalClickHouse {
         let _ = child.wait();
     }
 
+    fn stop_watchdog(&mut self) {
+        if let Some(mut dog) = self.watchdog.take() {
+            let _ = dog.kill();
+            let _ = dog.wait();
+        }
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
+        self.stop_watchdog();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -378,9 +378,14 @@ impl ClickHouse {
         links: &[IncidentAlertRow],
         incidents: &[IncidentRow],
     ) -> Result<(), StoreError> {
+        let t = std::time::Instant::now();
         self.insert("incident_alerts", links).await?;
+        let links_ms = t.elapsed().as_millis();
         self.insert("incidents", incidents).await?;
-        self.insert("alerts", alerts).await
+        let incidents_ms = t.elapsed().as_millis();
+        self.insert("alerts", alerts).await?;
+        tracing::trace!(links_ms, incidents_ms, all_ms = t.elapsed().as_millis(), "store_batch");
+        Ok(())
     }
 
     /// Open incidents updated within the last `horizon_s` seconds (for restart).
