@@ -65,7 +65,9 @@ fn bench_dedup(c: &mut Criterion) {
     let line = br#"{"timestamp":"2023-11-14T22:12:20.000001+0000","flow_id":1,"event_type":"alert","src_ip":"10.0.0.1","src_port":1024,"dest_ip":"192.168.0.1","dest_port":443,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2000001,"rev":1,"signature":"BENCH","category":"Misc activity","severity":2},"app_proto":"tls","sensor":{"id":"bench"},"alert_id":"bench:00000000000000b0:1"}"#;
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("parse_line", |b| b.iter(|| black_box(parse_line(black_box(line), &ctx).unwrap())));
+    g.bench_function("parse_line", |b| {
+        b.iter(|| black_box(parse_line(black_box(line), &ctx).unwrap()))
+    });
     g.finish();
 }
 

@@ -346,7 +346,8 @@ impl CorrelatorConfig {
         if self.tls.require_client_cert && self.tls.client_ca.is_none() {
             return bad("tls.require_client_cert needs tls.client_ca");
         }
-        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://")
+        if !self.clickhouse.url.starts_with("http://")
+            && !self.clickhouse.url.starts_with("https://")
         {
             return bad("clickhouse.url must start with http:// or https://");
         }
@@ -360,7 +361,9 @@ impl CorrelatorConfig {
             return bad("ingest.max_lines, batch_max_alerts and queue_max_alerts must be above 0");
         }
         if i.batch_max_alerts > 500_000 {
-            return bad("ingest.batch_max_alerts above 500000 would split ClickHouse insert blocks");
+            return bad(
+                "ingest.batch_max_alerts above 500000 would split ClickHouse insert blocks",
+            );
         }
         if i.max_concurrent_requests == 0 {
             return bad("ingest.max_concurrent_requests must be above 0");
@@ -426,15 +429,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[must_use]
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         let s = d.as_secs();
-        if s != 0 && s % 86_400 == 0 {
+        if s != 0 && s.is_multiple_of(86_400) {
             format!("{}d", s / 86_400)
-        } else if s != 0 && s % 3600 == 0 {
+        } else if s != 0 && s.is_multiple_of(3600) {
             format!("{}h", s / 3600)
-        } else if s != 0 && s % 60 == 0 {
+        } else if s != 0 && s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{s}s")

@@ -75,19 +75,58 @@ impl Metrics {
             g(&self.requests_busy),
             g(&self.requests_unavailable)
         );
-        c(&mut s, "tocsin_store_batches_total", "Batches written to ClickHouse.", "counter", g(&self.store_batches));
-        c(&mut s, "tocsin_store_errors_total", "Failed ClickHouse batch writes.", "counter", g(&self.store_errors));
+        c(
+            &mut s,
+            "tocsin_store_batches_total",
+            "Batches written to ClickHouse.",
+            "counter",
+            g(&self.store_batches),
+        );
+        c(
+            &mut s,
+            "tocsin_store_errors_total",
+            "Failed ClickHouse batch writes.",
+            "counter",
+            g(&self.store_errors),
+        );
         c(
             &mut s,
             "tocsin_store_latency_seconds_sum",
             "Total time spent storing batches.",
             "counter",
-            format!("{:.6}", self.store_latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6),
+            format!(
+                "{:.6}",
+                self.store_latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6
+            ),
         );
-        c(&mut s, "tocsin_ingest_queue_alerts", "Alerts waiting for the writer.", "gauge", gi(&self.queue_alerts));
-        c(&mut s, "tocsin_incidents_open", "Dedup incidents open in memory.", "gauge", gi(&self.incidents_open));
-        c(&mut s, "tocsin_incident_rows_total", "Incident versions written.", "counter", g(&self.incident_rows));
-        c(&mut s, "tocsin_clickhouse_up", "1 while ClickHouse answers.", "gauge", gi(&self.clickhouse_up));
+        c(
+            &mut s,
+            "tocsin_ingest_queue_alerts",
+            "Alerts waiting for the writer.",
+            "gauge",
+            gi(&self.queue_alerts),
+        );
+        c(
+            &mut s,
+            "tocsin_incidents_open",
+            "Dedup incidents open in memory.",
+            "gauge",
+            gi(&self.incidents_open),
+        );
+        c(
+            &mut s,
+            "tocsin_incident_rows_total",
+            "Incident versions written.",
+            "counter",
+            g(&self.incident_rows),
+        );
+        c(
+            &mut s,
+            "tocsin_clickhouse_up",
+            "1 while ClickHouse answers.",
+            "gauge",
+            gi(&self.clickhouse_up),
+        );
         s
     }
 }

@@ -70,10 +70,11 @@ impl Correlator {
             None
         };
         let ch = ClickHouse::new(&cfg.clickhouse)?;
-        let listener = std::net::TcpListener::bind(cfg.listen).map_err(|source| ServiceError::Io {
-            context: format!("binding {}", cfg.listen),
-            source,
-        })?;
+        let listener =
+            std::net::TcpListener::bind(cfg.listen).map_err(|source| ServiceError::Io {
+                context: format!("binding {}", cfg.listen),
+                source,
+            })?;
         listener
             .set_nonblocking(true)
             .map_err(|source| ServiceError::Io {
@@ -116,7 +117,8 @@ impl Correlator {
         } = self;
         let metrics = Arc::new(Metrics::default());
         let ready = Arc::new(AtomicBool::new(false));
-        let writer_cell: Arc<tokio::sync::OnceCell<WriterHandle>> = Arc::new(tokio::sync::OnceCell::new());
+        let writer_cell: Arc<tokio::sync::OnceCell<WriterHandle>> =
+            Arc::new(tokio::sync::OnceCell::new());
         let state = AppState {
             auth: Arc::new(Authenticator::new(ch.clone())),
             writer: writer_cell.clone(),
@@ -130,16 +132,24 @@ impl Correlator {
         // Background: schema, restore, writer, retention.
         let writer_stop = CancellationToken::new();
         let init = {
-            let (ch, cfg, metrics, ready, writer_stop, shutdown) =
-                (ch.clone(), cfg.clone(), metrics.clone(), ready.clone(), writer_stop.clone(), shutdown.clone());
+            let (ch, cfg, metrics, ready, writer_stop, shutdown) = (
+                ch.clone(),
+                cfg.clone(),
+                metrics.clone(),
+                ready.clone(),
+                writer_stop.clone(),
+                shutdown.clone(),
+            );
             tokio::spawn(async move {
-                let Some((w, handle)) = init_store(&ch, &cfg, rules, metrics, &shutdown).await else {
+                let Some((w, handle)) = init_store(&ch, &cfg, rules, metrics, &shutdown).await
+                else {
                     return;
                 };
                 let _ = writer_cell.set(handle);
                 ready.store(true, Ordering::Relaxed);
                 tracing::info!(rules = rule_count, "schema ready; accepting alerts");
-                let retention_task = tokio::spawn(retention_loop(ch, cfg.clone(), shutdown.clone()));
+                let retention_task =
+                    tokio::spawn(retention_loop(ch, cfg.clone(), shutdown.clone()));
                 w.run(writer_stop).await;
                 retention_task.abort();
             })
@@ -156,17 +166,25 @@ impl Correlator {
                     sd.cancelled().await;
                     h2.graceful_shutdown(Some(grace));
                 });
-                axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
-                    .map_err(|source| ServiceError::Io { context: "starting the HTTPS server".into(), source })?
-                    .handle(handle)
-                    .serve(app.into_make_service())
-                    .await
+                axum_server::from_tcp_rustls(
+                    listener,
+                    axum_server::tls_rustls::RustlsConfig::from_config(tls),
+                )
+                .map_err(|source| ServiceError::Io {
+                    context: "starting the HTTPS server".into(),
+                    source,
+                })?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
             }
             None => {
                 tracing::info!(?addr, "correlator listening (plain HTTP)");
-                let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| ServiceError::Io {
-                    context: "registering the listener".into(),
-                    source,
+                let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
+                    ServiceError::Io {
+                        context: "registering the listener".into(),
+                        source,
+                    }
                 })?;
                 axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -199,7 +217,9 @@ async fn init_store(
         let attempt = async {
             let v = ch.version().await?;
             let applied = schema::migrate(ch).await?;
-            let ttl = schema::apply_ttl(ch, v, cfg.retention.alerts_days, cfg.retention.rollup_days).await?;
+            let ttl =
+                schema::apply_ttl(ch, v, cfg.retention.alerts_days, cfg.retention.rollup_days)
+                    .await?;
             tracing::info!(server = %v, ?applied, ttl, database = ch.database(), "ClickHouse schema up to date");
             Ok::<_, StoreError>(v)
         };
@@ -226,7 +246,8 @@ async fn init_store(
         .max()
         .unwrap_or(cfg.dedup.window)
         + Duration::from_secs(60);
-    let now_us = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).unwrap_or(0);
+    let now_us =
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).unwrap_or(0);
     match ch
         .recent_open_incidents(i64::try_from(horizon.as_secs()).unwrap_or(i64::MAX))
         .await
@@ -235,7 +256,9 @@ async fn init_store(
             let n = dedup.restore(&rows, now_us);
             tracing::info!(restored = n, "open incidents restored");
         }
-        Err(e) => tracing::warn!(error = %e, "could not restore open incidents; new alerts open new ones"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not restore open incidents; new alerts open new ones")
+        }
     }
     metrics.clickhouse_up.store(1, Ordering::Relaxed);
     let correlate = CorrelationEngine::new(rules, cfg.dedup.max_set);
@@ -254,7 +277,14 @@ async fn retention_loop(ch: ClickHouse, cfg: CorrelatorConfig, shutdown: Cancell
             () = shutdown.cancelled() => return,
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        if let Err(e) = retention::drop_expired(&ch, now, cfg.retention.alerts_days, cfg.retention.rollup_days).await {
+        if let Err(e) = retention::drop_expired(
+            &ch,
+            now,
+            cfg.retention.alerts_days,
+            cfg.retention.rollup_days,
+        )
+        .await
+        {
             tracing::warn!(error = %e, "retention pass failed");
         }
     }

@@ -88,7 +88,9 @@ impl WriterHandle {
             return Ok(SubmitResult::default());
         }
         if !self.ch_up.load(Ordering::Relaxed) {
-            return Err(SubmitError::Unavailable("ClickHouse is not answering".into()));
+            return Err(SubmitError::Unavailable(
+                "ClickHouse is not answering".into(),
+            ));
         }
         let n = i64::try_from(alerts.len()).unwrap_or(i64::MAX);
         let before = self.queued.fetch_add(n, Ordering::Relaxed);
@@ -339,12 +341,24 @@ impl Writer {
         let stored: HashSet<String> = if candidates.is_empty() {
             HashSet::new()
         } else {
-            let mut agencies: Vec<&str> = candidates.iter().map(|(_, a)| a.agency.as_str()).collect();
+            let mut agencies: Vec<&str> =
+                candidates.iter().map(|(_, a)| a.agency.as_str()).collect();
             agencies.sort_unstable();
             agencies.dedup();
-            let min = candidates.iter().map(|(_, a)| a.ts.secs()).min().unwrap_or(0);
-            let max = candidates.iter().map(|(_, a)| a.ts.secs()).max().unwrap_or(0);
-            let ids: Vec<&str> = candidates.iter().map(|(_, a)| a.alert_id.as_str()).collect();
+            let min = candidates
+                .iter()
+                .map(|(_, a)| a.ts.secs())
+                .min()
+                .unwrap_or(0);
+            let max = candidates
+                .iter()
+                .map(|(_, a)| a.ts.secs())
+                .max()
+                .unwrap_or(0);
+            let ids: Vec<&str> = candidates
+                .iter()
+                .map(|(_, a)| a.alert_id.as_str())
+                .collect();
             self.ch
                 .existing_alert_ids(&agencies, min, max, &ids)
                 .await?
@@ -384,11 +398,16 @@ impl Writer {
             .zip(&dd.incident_of)
             .map(|(a, id)| link_row(id, &a.alert_id, &a.agency, a.ts.0, 0, now_s))
             .collect();
-        links.extend(
-            cc.links
-                .iter()
-                .map(|l| link_row(&l.incident_id, &l.alert_id, &l.agency, l.ts_us, l.step, now_s)),
-        );
+        links.extend(cc.links.iter().map(|l| {
+            link_row(
+                &l.incident_id,
+                &l.alert_id,
+                &l.agency,
+                l.ts_us,
+                l.step,
+                now_s,
+            )
+        }));
         let mut incidents = dd.rows;
         incidents.extend(cc.rows);
         let n_pending = self.pending_rows.len();
@@ -421,7 +440,14 @@ impl Writer {
     }
 }
 
-fn link_row(incident: &Uuid, alert_id: &str, agency: &str, ts_us: i64, step: u8, now_s: i64) -> IncidentAlertRow {
+fn link_row(
+    incident: &Uuid,
+    alert_id: &str,
+    agency: &str,
+    ts_us: i64,
+    step: u8,
+    now_s: i64,
+) -> IncidentAlertRow {
     IncidentAlertRow {
         incident_id: incident.to_string(),
         alert_id: alert_id.to_owned(),

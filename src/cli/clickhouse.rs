@@ -10,14 +10,16 @@ use tocsin_correlator::store::local::{DEFAULT_SERVER_BIN, LocalClickHouse, Local
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run a private clickhouse-server in the foreground until SIGINT/SIGTERM.
-    #[command(long_about = "Run a private clickhouse-server in the foreground.\n\n\
+    #[command(
+        long_about = "Run a private clickhouse-server in the foreground.\n\n\
 Writes config.xml and users.xml into DIR (user `default`, no password, loopback only), \
 starts /usr/sbin/clickhouse-server on free (or the given) ports, waits until it answers, \
 then prints `CLICKHOUSE_URL=http://127.0.0.1:PORT` and `CLICKHOUSE_TCP_PORT=PORT` on \
 stdout, one per line. Data stays in DIR/data across runs. SIGINT or SIGTERM stops the \
 server (SIGTERM to it, SIGKILL after 10 s); so does the server dying on its own, with \
 exit status 1. Not for production: point Tocsin at your own server instead.",
-        after_help = "Example:\n  tocsin clickhouse serve --dir .demo/clickhouse --http-port 18123 &")]
+        after_help = "Example:\n  tocsin clickhouse serve --dir .demo/clickhouse --http-port 18123 &"
+    )]
     Serve(ServeArgs),
 }
 
@@ -53,9 +55,11 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         tcp_port: a.tcp_port,
         ..LocalOptions::default()
     };
-    let mut server = LocalClickHouse::start_in(&a.dir, opts).context("starting clickhouse-server")?;
+    let mut server =
+        LocalClickHouse::start_in(&a.dir, opts).context("starting clickhouse-server")?;
     if let (Some(f), Some(pid)) = (&a.pid_file, server.pid()) {
-        std::fs::write(f, format!("{pid}\n")).with_context(|| format!("writing {}", f.display()))?;
+        std::fs::write(f, format!("{pid}\n"))
+            .with_context(|| format!("writing {}", f.display()))?;
     }
     println!("CLICKHOUSE_URL={}", server.url());
     println!("CLICKHOUSE_TCP_PORT={}", server.tcp_port());
@@ -82,7 +86,10 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     });
     server.stop();
     if died {
-        anyhow::bail!("clickhouse-server stopped answering; see {}/log/error.log", a.dir.display());
+        anyhow::bail!(
+            "clickhouse-server stopped answering; see {}/log/error.log",
+            a.dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -108,10 +108,17 @@ pub fn effective_config(args: &Args) -> anyhow::Result<CorrelatorConfig> {
 ///
 /// # Errors
 /// Bad configuration, bind failure, server failure.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's run() takes its Args"
+)]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = effective_config(&args)?;
     if args.print_config {
-        print!("{}", toml::to_string(&cfg).context("rendering the configuration")?);
+        print!(
+            "{}",
+            toml::to_string(&cfg).context("rendering the configuration")?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

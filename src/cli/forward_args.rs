@@ -17,7 +17,13 @@ pub struct ForwardArgs {
     #[arg(long = "forward", value_name = "URL")]
     pub forward: Option<String>,
     /// Sensor token for the correlator (or $TOCSIN_TOKEN).
-    #[arg(long, value_name = "TOKEN", env = "TOCSIN_TOKEN", hide_env_values = true, requires = "forward")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TOCSIN_TOKEN",
+        hide_env_values = true,
+        requires = "forward"
+    )]
     pub token: Option<String>,
     /// Spool directory: alerts stay here until the correlator has stored them.
     #[arg(long, value_name = "DIR", requires = "forward")]
@@ -64,7 +70,11 @@ impl ForwardArgs {
     /// # Errors
     /// `--forward` without a token.
     pub fn to_config(&self, base: Option<ForwardConfig>) -> anyhow::Result<Option<ForwardConfig>> {
-        let Some(url) = self.forward.clone().or_else(|| base.as_ref().map(|b| b.url.clone())) else {
+        let Some(url) = self
+            .forward
+            .clone()
+            .or_else(|| base.as_ref().map(|b| b.url.clone()))
+        else {
             return Ok(None);
         };
         let mut cfg = base.unwrap_or_default();
@@ -72,7 +82,10 @@ impl ForwardArgs {
         if let Some(t) = &self.token {
             cfg.token.clone_from(t);
         }
-        anyhow::ensure!(!cfg.token.is_empty(), "--forward needs --token (or $TOCSIN_TOKEN)");
+        anyhow::ensure!(
+            !cfg.token.is_empty(),
+            "--forward needs --token (or $TOCSIN_TOKEN)"
+        );
         if let Some(d) = &self.spool {
             cfg.spool_dir.clone_from(d);
         }
@@ -125,6 +138,10 @@ pub struct ForwardFileArgs {
 ///
 /// # Errors
 /// Bad arguments, unreadable file, spool errors.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "every subcommand's run() takes its Args"
+)]
 pub fn run_forward_file(args: ForwardFileArgs) -> anyhow::Result<ExitCode> {
     let cfg = args
         .forward
@@ -151,7 +168,18 @@ pub fn run_forward_file(args: ForwardFileArgs) -> anyhow::Result<ExitCode> {
     let st = fwd.shutdown(Duration::from_secs(1));
     println!(
         "stats submitted={} accepted={} duplicates={} rejected={} batches={} retries={} recovered={} pending_bytes={}",
-        st.submitted, st.accepted, st.duplicates, st.rejected, st.batches, st.retries, st.recovered, st.pending_bytes
+        st.submitted,
+        st.accepted,
+        st.duplicates,
+        st.rejected,
+        st.batches,
+        st.retries,
+        st.recovered,
+        st.pending_bytes
     );
-    Ok(if st.pending_bytes == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    Ok(if st.pending_bytes == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }

@@ -11,11 +11,13 @@ use tocsin_correlator::store::{ClickHouse, schema};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Create a token and print it (alone) on stdout; only its SHA-256 is stored.
-    #[command(long_about = "Create a token and print it alone on stdout.\n\n\
+    #[command(
+        long_about = "Create a token and print it alone on stdout.\n\n\
 The token is shown once: ClickHouse keeps only its SHA-256 (table `tokens`). A sensor token \
 may post alerts, which are tagged with the token's agency; analyst, responder and admin \
 tokens read incidents (admin: every agency). The schema is created first if missing.",
-        after_help = "Example:\n  TOKEN=$(tocsin token create --role sensor --agency MOH --name edge-1 \\\n    --clickhouse-url http://127.0.0.1:8123 --database tocsin)")]
+        after_help = "Example:\n  TOKEN=$(tocsin token create --role sensor --agency MOH --name edge-1 \\\n    --clickhouse-url http://127.0.0.1:8123 --database tocsin)"
+    )]
     Create(CreateArgs),
 }
 

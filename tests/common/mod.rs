@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests.
 
 #![allow(dead_code, reason = "each test module uses a different subset")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +21,10 @@ pub fn shared_testdata() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} is absent; tests over shared data are skipped", dir.display());
+        eprintln!(
+            "SKIP: {} is absent; tests over shared data are skipped",
+            dir.display()
+        );
         None
     }
 }
@@ -47,11 +55,15 @@ pub fn start_clickhouse(dir: Option<&Path>) -> LocalClickHouse {
     let dir = match dir {
         Some(d) => d.to_owned(),
         None => {
-            temp = tempfile::Builder::new().prefix("tocsin-test-ch-").tempdir().unwrap();
+            temp = tempfile::Builder::new()
+                .prefix("tocsin-test-ch-")
+                .tempdir()
+                .unwrap();
             temp.keep()
         }
     };
-    LocalClickHouse::start_in(&dir, opts).expect("clickhouse-server must start (apt install clickhouse-server)")
+    LocalClickHouse::start_in(&dir, opts)
+        .expect("clickhouse-server must start (apt install clickhouse-server)")
 }
 
 /// Runs SQL over HTTP and returns the trimmed text answer (TabSeparated).
@@ -71,13 +83,25 @@ pub fn ch_query(url: &str, sql: &str) -> String {
 pub fn fresh_db(test: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let clean: String = test.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    format!("t_{}_{}_{}", clean, std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    let clean: String = test
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!(
+        "t_{}_{}_{}",
+        clean,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `tocsin correlator` process.
@@ -96,7 +120,15 @@ impl CorrelatorProc {
     pub fn start(ch_url: &str, db: &str, port: u16, config: Option<&Path>) -> Self {
         let port = if port == 0 { free_port() } else { port };
         let mut cmd = Command::new(tocsin_bin());
-        cmd.args(["correlator", "--listen", &format!("127.0.0.1:{port}"), "--clickhouse-url", ch_url, "--database", db]);
+        cmd.args([
+            "correlator",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--clickhouse-url",
+            ch_url,
+            "--database",
+            db,
+        ]);
         if let Some(c) = config {
             cmd.arg("-c").arg(c);
         }
@@ -109,7 +141,11 @@ impl CorrelatorProc {
             .stderr(out)
             .spawn()
             .unwrap();
-        let me = Self { child, url: format!("http://127.0.0.1:{port}"), port };
+        let me = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+        };
         let start = Instant::now();
         loop {
             if let Ok(r) = reqwest::blocking::get(format!("{}/healthz", me.url))
@@ -117,7 +153,11 @@ impl CorrelatorProc {
             {
                 return me;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "correlator not healthy; see {}", log.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "correlator not healthy; see {}",
+                log.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -138,10 +178,27 @@ impl Drop for CorrelatorProc {
 /// Creates a token with `tocsin token create` (the real CLI) and returns it.
 pub fn create_token(ch_url: &str, db: &str, role: &str, agency: &str, name: &str) -> String {
     let out = Command::new(tocsin_bin())
-        .args(["token", "create", "--role", role, "--agency", agency, "--name", name, "--clickhouse-url", ch_url, "--database", db])
+        .args([
+            "token",
+            "create",
+            "--role",
+            role,
+            "--agency",
+            agency,
+            "--name",
+            name,
+            "--clickhouse-url",
+            ch_url,
+            "--database",
+            db,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "token alone on stdout: {text:?}");
@@ -150,7 +207,16 @@ pub fn create_token(ch_url: &str, db: &str, role: &str, agency: &str, name: &str
 
 /// One Tocsin EVE alert line. `ts_us` is microseconds since the epoch.
 #[allow(clippy::too_many_arguments)]
-pub fn eve_line(sensor: &str, seq: u64, ts_us: i64, sid: u32, category: &str, src: &str, dst: &str, dport: u16) -> String {
+pub fn eve_line(
+    sensor: &str,
+    seq: u64,
+    ts_us: i64,
+    sid: u32,
+    category: &str,
+    src: &str,
+    dst: &str,
+    dport: u16,
+) -> String {
     let ts = tocsin_eve::Timestamp(ts_us).to_string();
     serde_json::json!({
         "timestamp": ts, "flow_id": seq, "event_type": "alert",
@@ -165,11 +231,22 @@ pub fn eve_line(sensor: &str, seq: u64, ts_us: i64, sid: u32, category: &str, sr
 
 /// Now, microseconds since the epoch.
 pub fn now_us() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()).unwrap()
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap()
 }
 
 /// POSTs an NDJSON body; returns (status, JSON answer, Retry-After).
-pub fn post_alerts(url: &str, token: &str, body: Vec<u8>, encoding: Option<&str>) -> (u16, serde_json::Value) {
+pub fn post_alerts(
+    url: &str,
+    token: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> (u16, serde_json::Value) {
     let mut req = reqwest::blocking::Client::new()
         .post(format!("{url}/api/v1/alerts"))
         .bearer_auth(token)
@@ -218,10 +295,20 @@ impl ForwardProc {
     pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
         let start = Instant::now();
         loop {
-            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(prefix))
+            {
                 return l.clone();
             }
-            assert!(start.elapsed() < timeout, "no '{prefix}' line within {timeout:?}: {:?}", self.lines.lock().unwrap());
+            assert!(
+                start.elapsed() < timeout,
+                "no '{prefix}' line within {timeout:?}: {:?}",
+                self.lines.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

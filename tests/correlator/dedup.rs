@@ -1,6 +1,8 @@
 //! Dedup of a 10,000-alert scanner burst into the expected incidents.
 
-use crate::common::{CorrelatorProc, ch_query, clickhouse, create_token, eve_line, fresh_db, now_us, post_alerts};
+use crate::common::{
+    CorrelatorProc, ch_query, clickhouse, create_token, eve_line, fresh_db, now_us, post_alerts,
+};
 
 const CONFIG: &str = r#"
 [dedup]
@@ -34,15 +36,37 @@ fn scanner_burst_of_10000_alerts_becomes_two_incidents() {
     let mut lines = Vec::new();
     for i in 0..10_000u64 {
         let ii = i64::try_from(i).unwrap();
-        let ts = if i < 5000 { t0 + ii * 100_000 } else { t0 + 900_000_000 + (ii - 5000) * 100_000 };
+        let ts = if i < 5000 {
+            t0 + ii * 100_000
+        } else {
+            t0 + 900_000_000 + (ii - 5000) * 100_000
+        };
         let host = format!("10.20.{}.{}", (i / 4) / 250, (i / 4) % 250);
         let port = [22u16, 80, 443, 3389][usize::try_from(i % 4).unwrap()];
-        lines.push(eve_line("edge-scan", i + 1, ts, 2_010_935 + u32::try_from(i % 3).unwrap(), "Attempted Information Leak", "198.51.100.66", &host, port));
+        lines.push(eve_line(
+            "edge-scan",
+            i + 1,
+            ts,
+            2_010_935 + u32::try_from(i % 3).unwrap(),
+            "Attempted Information Leak",
+            "198.51.100.66",
+            &host,
+            port,
+        ));
     }
     for i in 0..40u64 {
         let src = format!("10.30.0.{}", i % 4);
         let dst = format!("10.40.0.{}", i / 4);
-        lines.push(eve_line("edge-scan", 20_000 + i, t0 + i64::try_from(i).unwrap() * 1_000_000, 7, "Misc activity", &src, &dst, 80));
+        lines.push(eve_line(
+            "edge-scan",
+            20_000 + i,
+            t0 + i64::try_from(i).unwrap() * 1_000_000,
+            7,
+            "Misc activity",
+            &src,
+            &dst,
+            80,
+        ));
     }
     for chunk in lines.chunks(1000) {
         let (st, a) = post_alerts(&c.url, &token, (chunk.join("\n") + "\n").into_bytes(), None);
@@ -50,7 +74,10 @@ fn scanner_burst_of_10000_alerts_becomes_two_incidents() {
         assert_eq!(a["accepted"].as_u64(), Some(chunk.len() as u64));
     }
     let url = ch.url();
-    assert_eq!(ch_query(&url, &format!("SELECT count() FROM {db}.alerts")), "10040");
+    assert_eq!(
+        ch_query(&url, &format!("SELECT count() FROM {db}.alerts")),
+        "10040"
+    );
     let scans = ch_query(
         &url,
         &format!(
@@ -63,11 +90,30 @@ fn scanner_burst_of_10000_alerts_becomes_two_incidents() {
         "5000\t100\t2010935,2010936,2010937\tsrc_ip=198.51.100.66\n5000\t100\t2010935,2010936,2010937\tsrc_ip=198.51.100.66",
         "two incidents, dest set capped at max_set = 100"
     );
-    assert_eq!(ch_query(&url, &format!("SELECT count(), sum(alert_count) FROM {db}.incidents FINAL WHERE rule = 'default'")), "40\t40");
-    // Each alert is linked to its incident exactly once, and carries the incident's ID.
-    assert_eq!(ch_query(&url, &format!("SELECT count(), uniqExact(alert_id) FROM {db}.incident_alerts FINAL")), "10040\t10040");
     assert_eq!(
-        ch_query(&url, &format!("SELECT count() FROM {db}.alerts WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL)")),
+        ch_query(
+            &url,
+            &format!(
+                "SELECT count(), sum(alert_count) FROM {db}.incidents FINAL WHERE rule = 'default'"
+            )
+        ),
+        "40\t40"
+    );
+    // Each alert is linked to its incident exactly once, and carries the incident's ID.
+    assert_eq!(
+        ch_query(
+            &url,
+            &format!("SELECT count(), uniqExact(alert_id) FROM {db}.incident_alerts FINAL")
+        ),
+        "10040\t10040"
+    );
+    assert_eq!(
+        ch_query(
+            &url,
+            &format!(
+                "SELECT count() FROM {db}.alerts WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL)"
+            )
+        ),
         "10040"
     );
 }

@@ -2,6 +2,8 @@
 //! started by the harness (one shared server, a fresh database per test; the fault tests
 //! start their own so they can stop it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 mod dedup;
 mod faults;
 mod ingest;

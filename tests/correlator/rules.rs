@@ -1,6 +1,8 @@
 //! The three correlation rule kinds, end to end through HTTP and ClickHouse.
 
-use crate::common::{CorrelatorProc, ch_query, clickhouse, create_token, eve_line, fresh_db, now_us, post_alerts};
+use crate::common::{
+    CorrelatorProc, ch_query, clickhouse, create_token, eve_line, fresh_db, now_us, post_alerts,
+};
 
 const RULES: &str = r#"
 [[rule]]
@@ -41,7 +43,14 @@ fn each_rule_kind_fires_exactly_when_it_should() {
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, RULES).unwrap();
     let cfg = dir.path().join("correlator.toml");
-    std::fs::write(&cfg, format!("[correlation]\nrules_file = {:?}\n", rules.display().to_string())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[correlation]\nrules_file = {:?}\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
     let token = create_token(&ch.url(), &db, "sensor", "MOH", "edge-r");
     let c = CorrelatorProc::start(&ch.url(), &db, 0, Some(&cfg));
     let t0 = now_us() - 3_600_000_000;
@@ -106,15 +115,21 @@ fn each_rule_kind_fires_exactly_when_it_should() {
     );
     // Member links: 5 + 4 + 2, the sequence with its steps.
     assert_eq!(
-        ch_query(&url, &format!(
-            "SELECT count() FROM {db}.incident_alerts FINAL WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL WHERE kind != 'dedup')"
-        )),
+        ch_query(
+            &url,
+            &format!(
+                "SELECT count() FROM {db}.incident_alerts FINAL WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL WHERE kind != 'dedup')"
+            )
+        ),
         "11"
     );
     assert_eq!(
-        ch_query(&url, &format!(
-            "SELECT groupArray(step) FROM (SELECT step FROM {db}.incident_alerts FINAL WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL WHERE kind = 'sequence') ORDER BY step)"
-        )),
+        ch_query(
+            &url,
+            &format!(
+                "SELECT groupArray(step) FROM (SELECT step FROM {db}.incident_alerts FINAL WHERE incident_id IN (SELECT id FROM {db}.incidents FINAL WHERE kind = 'sequence') ORDER BY step)"
+            )
+        ),
         "[0,1]"
     );
 }

@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use super::{ApiError, AppState, Auth};
 use crate::auth::Permission;
-use crate::ingest::{BatchError, BodyError, Encoding, LineContext, Rejected, decode_body, parse_batch};
+use crate::ingest::{
+    BatchError, BodyError, Encoding, LineContext, Rejected, decode_body, parse_batch,
+};
 use crate::metrics::Metrics;
 use crate::writer::SubmitError;
 
@@ -68,7 +70,9 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if !principal.can(Permission::IngestAlerts) {
-        return Err(ApiError::forbidden("this token may not post alerts (needs role sensor)"));
+        return Err(ApiError::forbidden(
+            "this token may not post alerts (needs role sensor)",
+        ));
     }
     let cfg = &state.ingest;
     let body = body.map_err(|rej| {
@@ -83,7 +87,10 @@ async fn ingest(
         }
     })?;
     let Some(writer) = state.writer.get().cloned() else {
-        return Err(ApiError::unavailable("schema not ready yet", cfg.retry_after_unavailable_secs));
+        return Err(ApiError::unavailable(
+            "schema not ready yet",
+            cfg.retry_after_unavailable_secs,
+        ));
     };
     if !writer.clickhouse_up() {
         return Err(ApiError::unavailable(
@@ -96,7 +103,13 @@ async fn ingest(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     )
-    .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", e.to_string()))?;
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            e.to_string(),
+        )
+    })?;
     let ctx = LineContext {
         agency: principal.agency.clone(),
         token_name: principal.name.clone(),
@@ -112,7 +125,13 @@ async fn ingest(
         parse_batch(&decoded, &ctx, max_lines).map_err(ParseFail::Batch)
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "parser task failed"))?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "parser task failed",
+        )
+    })?
     .map_err(|e| match e {
         ParseFail::Body(BodyError::TooLarge { max }) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

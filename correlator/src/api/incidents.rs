@@ -135,7 +135,10 @@ pub async fn list_incidents(
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit must be 1..={MAX_LIMIT}"),
+        ));
     }
     let since_s = match &p.since {
         Some(s) => Some(
@@ -146,12 +149,17 @@ pub async fn list_incidents(
         None => None,
     };
     let before = match &p.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad_request("bad_cursor", "cursor is not one this API issued"))?),
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_request("bad_cursor", "cursor is not one this API issued")
+        })?),
         None => None,
     };
     let scope = match (&p.agency, principal.role) {
         (Some(a), _) if !principal.sees_agency(a) => {
-            return Err(ApiError::forbidden(format!("token is not scoped to agency '{}'", a.chars().take(64).collect::<String>())));
+            return Err(ApiError::forbidden(format!(
+                "token is not scoped to agency '{}'",
+                a.chars().take(64).collect::<String>()
+            )));
         }
         (Some(a), _) => Some((a.clone(), false)),
         (None, Role::Admin) => None,
@@ -166,7 +174,10 @@ pub async fn list_incidents(
     };
     let rows = state.ch.list_incidents(&q).await.map_err(|e| {
         tracing::warn!(error = %e, "listing incidents failed");
-        ApiError::unavailable("store unavailable", state.ingest.retry_after_unavailable_secs)
+        ApiError::unavailable(
+            "store unavailable",
+            state.ingest.retry_after_unavailable_secs,
+        )
     })?;
     let next_cursor = if rows.len() == usize::try_from(limit).unwrap_or(usize::MAX) {
         rows.last().map(|r| encode_cursor(r.first_seen_us, &r.id))
@@ -187,7 +198,10 @@ mod tests {
     fn cursor_round_trip_and_garbage() {
         let id = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
         let c = encode_cursor(1_279_129_243_727_475, id);
-        assert_eq!(decode_cursor(&c), Some((1_279_129_243_727_475, id.to_owned())));
+        assert_eq!(
+            decode_cursor(&c),
+            Some((1_279_129_243_727_475, id.to_owned()))
+        );
         assert_eq!(decode_cursor("!!"), None);
         let sneaky = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1:' OR 1=1");
         assert_eq!(decode_cursor(&sneaky), None);
@@ -195,6 +209,9 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339() {
-        assert_eq!(rfc3339(1_279_129_243_727_475), "2010-07-14T17:40:43.727475Z");
+        assert_eq!(
+            rfc3339(1_279_129_243_727_475),
+            "2010-07-14T17:40:43.727475Z"
+        );
     }
 }

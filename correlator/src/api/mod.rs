@@ -55,7 +55,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized("missing Authorization: Bearer <token>"));
+            return Err(ApiError::unauthorized(
+                "missing Authorization: Bearer <token>",
+            ));
         };
         let token = value
             .to_str()
@@ -90,7 +92,11 @@ pub fn router(state: AppState) -> Router {
                 if err.is::<tower::load_shed::error::Overloaded>() {
                     ApiError::unavailable("too many requests in flight", retry)
                 } else {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal error",
+                    )
                 }
             }
         }))
@@ -102,7 +108,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(axum::extract::DefaultBodyLimit::max(state.ingest.max_body_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.ingest.max_body_bytes,
+        ))
         .layer(overload)
         .with_state(state)
 }

@@ -21,8 +21,8 @@ pub mod rules;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-pub use rules::{Rule, RuleKind, RulesError, load_rules, parse_rules};
 use rules::Matcher;
+pub use rules::{Rule, RuleKind, RulesError, load_rules, parse_rules};
 use uuid::Uuid;
 
 use crate::dedup::{Incident, IncidentKind, KeyField, key_text};
@@ -235,10 +235,14 @@ impl CorrelationEngine {
         let mut emitted = HashSet::new();
         for (ri, key) in dirty {
             let version = self.next_version(now_us);
-            let Some(c) = self.rules.get_mut(ri) else { continue };
+            let Some(c) = self.rules.get_mut(ri) else {
+                continue;
+            };
             let sev = c.rule.severity;
             let active = match c.groups.get_mut(&key) {
-                Some(Group::Window { active, .. } | Group::Distinct { active, .. }) => active.as_mut(),
+                Some(Group::Window { active, .. } | Group::Distinct { active, .. }) => {
+                    active.as_mut()
+                }
                 _ => None,
             };
             if let Some(act) = active
@@ -297,8 +301,12 @@ impl CorrelationEngine {
             c.groups.retain(|_, g| {
                 let idle = now_ms.saturating_sub(g.touched_ms()) > t_ms;
                 if idle
-                    && let Group::Window { active: Some(act), .. }
-                    | Group::Distinct { active: Some(act), .. } = g
+                    && let Group::Window {
+                        active: Some(act), ..
+                    }
+                    | Group::Distinct {
+                        active: Some(act), ..
+                    } = g
                 {
                     let mut inc = act.inc.clone();
                     inc.open = false;
@@ -325,7 +333,10 @@ impl CorrelationEngine {
 fn evict_groups(groups: &mut HashMap<String, Group>, keep: usize) {
     let mut ages: Vec<i64> = groups.values().map(Group::touched_ms).collect();
     ages.sort_unstable();
-    let cut = ages.get(groups.len().saturating_sub(keep)).copied().unwrap_or(i64::MIN);
+    let cut = ages
+        .get(groups.len().saturating_sub(keep))
+        .copied()
+        .unwrap_or(i64::MIN);
     groups.retain(|_, g| g.touched_ms() >= cut);
 }
 
@@ -351,7 +362,13 @@ fn owner<'a>(c: &'a Compiled, a: &'a Alert) -> &'a str {
     c.rule.incident_agency.as_deref().unwrap_or(&a.agency)
 }
 
-fn window_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>, closed: &mut Vec<Incident>) {
+fn window_alert(
+    ri: usize,
+    c: &mut Compiled,
+    a: &Alert,
+    ctx: &mut Ctx<'_>,
+    closed: &mut Vec<Incident>,
+) {
     let key = group_key(c, a, &c.rule.group_by);
     ctx.touch(ri, &key, &c.groups);
     let t = a.ts.0;
@@ -361,22 +378,28 @@ fn window_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>, close
     let owner_agency = owner(c, a).to_owned();
     let kind = kind_of(c.rule.kind);
     let rule_name = c.rule.name.clone();
-    let group = c.groups.entry(key.clone()).or_insert_with(|| match distinct {
-        None => Group::Window {
-            recent: VecDeque::new(),
-            active: None,
-            touched_ms: ctx.now_ms,
-        },
-        Some(_) => Group::Distinct {
-            latest: HashMap::new(),
-            active: None,
-            touched_ms: ctx.now_ms,
-        },
-    });
+    let group = c
+        .groups
+        .entry(key.clone())
+        .or_insert_with(|| match distinct {
+            None => Group::Window {
+                recent: VecDeque::new(),
+                active: None,
+                touched_ms: ctx.now_ms,
+            },
+            Some(_) => Group::Distinct {
+                latest: HashMap::new(),
+                active: None,
+                touched_ms: ctx.now_ms,
+            },
+        });
     let (active, touched) = match group {
-        Group::Window { active, touched_ms, .. } | Group::Distinct { active, touched_ms, .. } => {
-            (active, touched_ms)
+        Group::Window {
+            active, touched_ms, ..
         }
+        | Group::Distinct {
+            active, touched_ms, ..
+        } => (active, touched_ms),
         Group::Seq { .. } => return,
     };
     *touched = ctx.now_ms;
@@ -396,7 +419,10 @@ fn window_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>, close
     let members: Option<Vec<Alert>> = match group {
         Group::Window { recent, .. } => {
             recent.push_back(a.clone());
-            while recent.front().is_some_and(|f| t.saturating_sub(f.ts.0) >= t_us) {
+            while recent
+                .front()
+                .is_some_and(|f| t.saturating_sub(f.ts.0) >= t_us)
+            {
                 recent.pop_front();
             }
             (recent.len() >= count).then(|| recent.drain(..).collect())
@@ -434,7 +460,9 @@ fn sequence_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>) {
     let n_steps = c.steps.len();
     // Try to advance a run (highest step first), else start one with step 0.
     for i in (1..n_steps).rev() {
-        let Some((m, host)) = c.steps.get(i) else { continue };
+        let Some((m, host)) = c.steps.get(i) else {
+            continue;
+        };
         if !m.matches(a) {
             continue;
         }
@@ -442,7 +470,9 @@ fn sequence_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>) {
         let ready = match c.groups.get(&key) {
             Some(Group::Seq { progress, .. }) => {
                 progress.len() == i
-                    && progress.first().is_some_and(|f| t.saturating_sub(f.ts.0) <= c.t_us)
+                    && progress
+                        .first()
+                        .is_some_and(|f| t.saturating_sub(f.ts.0) <= c.t_us)
                     && progress.last().is_some_and(|l| t >= l.ts.0)
             }
             _ => false,
@@ -451,13 +481,26 @@ fn sequence_alert(ri: usize, c: &mut Compiled, a: &Alert, ctx: &mut Ctx<'_>) {
             continue;
         }
         ctx.touch(ri, &key, &c.groups);
-        let Some(Group::Seq { progress, touched_ms }) = c.groups.get_mut(&key) else { continue };
+        let Some(Group::Seq {
+            progress,
+            touched_ms,
+        }) = c.groups.get_mut(&key)
+        else {
+            continue;
+        };
         *touched_ms = ctx.now_ms;
         progress.push(a.clone());
         if progress.len() == n_steps {
             let members = std::mem::take(progress);
             let start = members.first().map_or(t, |f| f.ts.0);
-            let mut inc = Incident::new(owner(c, a), IncidentKind::Sequence, &c.rule.name, key, start, ctx.max_set);
+            let mut inc = Incident::new(
+                owner(c, a),
+                IncidentKind::Sequence,
+                &c.rule.name,
+                key,
+                start,
+                ctx.max_set,
+            );
             for (step, m) in members.iter().enumerate() {
                 inc.add(m);
                 ctx.link(&inc, m, u8::try_from(step).unwrap_or(u8::MAX));

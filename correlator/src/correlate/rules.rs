@@ -113,7 +113,7 @@ impl Matcher {
             return true;
         }
         self.signature_ids.contains(&alert.signature_id)
-            || self.categories.iter().any(|c| *c == alert.category)
+            || self.categories.contains(&alert.category)
     }
 }
 
@@ -265,10 +265,14 @@ pub fn parse_rules(text: &str, path: &str) -> Result<Vec<Rule>, RulesError> {
                     return bad("sequence needs 2 to 16 [[rule.step]] entries");
                 }
                 if !r.group_by.is_empty() || r.distinct.is_some() || r.count != 0 {
-                    return bad("sequence rules group by each step's `host`; drop group_by/distinct/count");
+                    return bad(
+                        "sequence rules group by each step's `host`; drop group_by/distinct/count",
+                    );
                 }
                 if !r.signature_ids.is_empty() || !r.categories.is_empty() {
-                    return bad("sequence rules match per step; put signature_ids/categories in [[rule.step]]");
+                    return bad(
+                        "sequence rules match per step; put signature_ids/categories in [[rule.step]]",
+                    );
                 }
             }
         }
@@ -335,11 +339,26 @@ host = "src_ip"
     #[test]
     fn rejects_bad_rules() {
         for (text, want) in [
-            ("[[rule]]\nname='a'\nkind='threshold'\ncount=1\ntimeframe='1m'\n", "count must be"),
-            ("[[rule]]\nname='a'\nkind='distinct_count'\ncount=3\ntimeframe='1m'\n", "needs `distinct"),
-            ("[[rule]]\nname='a'\nkind='sequence'\ntimeframe='1m'\n", "2 to 16"),
-            ("[[rule]]\nname='a'\nkind='threshold'\ncount=3\ntimeframe='1m'\ncolour='red'\n", "unknown field"),
-            ("[[rule]]\nname='a'\nkind='nope'\ncount=3\ntimeframe='1m'\n", "unknown variant"),
+            (
+                "[[rule]]\nname='a'\nkind='threshold'\ncount=1\ntimeframe='1m'\n",
+                "count must be",
+            ),
+            (
+                "[[rule]]\nname='a'\nkind='distinct_count'\ncount=3\ntimeframe='1m'\n",
+                "needs `distinct",
+            ),
+            (
+                "[[rule]]\nname='a'\nkind='sequence'\ntimeframe='1m'\n",
+                "2 to 16",
+            ),
+            (
+                "[[rule]]\nname='a'\nkind='threshold'\ncount=3\ntimeframe='1m'\ncolour='red'\n",
+                "unknown field",
+            ),
+            (
+                "[[rule]]\nname='a'\nkind='nope'\ncount=3\ntimeframe='1m'\n",
+                "unknown variant",
+            ),
             (
                 "[[rule]]\nname='a'\nkind='distinct_count'\ndistinct='agency'\ncount=3\ntimeframe='1m'\n",
                 "cross_agency",

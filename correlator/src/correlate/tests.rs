@@ -48,14 +48,20 @@ severity = 1
 "#;
 
 fn raised(out: &CorrelateOutput) -> Vec<(u64, String)> {
-    out.rows.iter().map(|r| (r.alert_count, r.status.clone())).collect()
+    out.rows
+        .iter()
+        .map(|r| (r.alert_count, r.status.clone()))
+        .collect()
 }
 
 #[test]
 fn threshold_fires_at_the_nth_alert_within_t() {
     let mut e = engine(THRESHOLD);
     // Two alerts: nothing yet.
-    let out = e.apply(&[alert(1, 0, 10, "A", "V"), alert(2, 20, 10, "A", "V")], NOW);
+    let out = e.apply(
+        &[alert(1, 0, 10, "A", "V"), alert(2, 20, 10, "A", "V")],
+        NOW,
+    );
     assert!(out.rows.is_empty() && out.links.is_empty());
     // Third at t=40 (40 - 0 < 60): fires with all three members.
     let out = e.apply(&[alert(3, 40, 10, "A", "V")], NOW);
@@ -83,12 +89,19 @@ fn threshold_boundary_and_non_matching() {
     let mut e = engine(THRESHOLD);
     // 0, 30, 60: at t=60 the alert at 0 is exactly T old and drops out: no fire.
     let out = e.apply(
-        &[alert(1, 0, 10, "A", "V"), alert(2, 30, 10, "A", "V"), alert(3, 60, 10, "A", "V")],
+        &[
+            alert(1, 0, 10, "A", "V"),
+            alert(2, 30, 10, "A", "V"),
+            alert(3, 60, 10, "A", "V"),
+        ],
         NOW,
     );
     assert!(out.rows.is_empty());
     // Other sid and other source do not count.
-    let out = e.apply(&[alert(4, 61, 11, "A", "V"), alert(5, 62, 10, "B", "V")], NOW);
+    let out = e.apply(
+        &[alert(4, 61, 11, "A", "V"), alert(5, 62, 10, "B", "V")],
+        NOW,
+    );
     assert!(out.rows.is_empty());
     // t=70: 30, 60, 70 are within 60 s: fires.
     let out = e.apply(&[alert(6, 70, 10, "A", "V")], NOW);
@@ -130,7 +143,11 @@ fn distinct_count_counts_distinct_values_only() {
 fn distinct_count_forgets_targets_older_than_t() {
     let mut e = engine(DISTINCT);
     let out = e.apply(
-        &[alert(1, 0, 1, "S", "d1"), alert(2, 20, 1, "S", "d2"), alert(3, 70, 1, "S", "d3")],
+        &[
+            alert(1, 0, 1, "S", "d1"),
+            alert(2, 20, 1, "S", "d2"),
+            alert(3, 70, 1, "S", "d3"),
+        ],
         NOW,
     );
     assert!(out.rows.is_empty(), "d1 is 70 s old when d3 arrives");
@@ -155,7 +172,10 @@ host = "src_ip"
 fn sequence_fires_only_in_order_within_t_on_the_same_host() {
     // A on H, then B from H 100 s later: fires.
     let mut e = engine(SEQUENCE);
-    let out = e.apply(&[alert(1, 0, 100, "E", "H"), alert(2, 100, 200, "H", "C2")], NOW);
+    let out = e.apply(
+        &[alert(1, 0, 100, "E", "H"), alert(2, 100, 200, "H", "C2")],
+        NOW,
+    );
     assert_eq!(raised(&out), vec![(2, "open".to_owned())]);
     let steps: Vec<u8> = out.links.iter().map(|l| l.step).collect();
     assert_eq!(steps, vec![0, 1]);
@@ -164,17 +184,26 @@ fn sequence_fires_only_in_order_within_t_on_the_same_host() {
 
     // B before A: nothing.
     let mut e = engine(SEQUENCE);
-    let out = e.apply(&[alert(1, 0, 200, "H", "C2"), alert(2, 100, 100, "E", "H")], NOW);
+    let out = e.apply(
+        &[alert(1, 0, 200, "H", "C2"), alert(2, 100, 100, "E", "H")],
+        NOW,
+    );
     assert!(out.rows.is_empty());
 
     // A then B after 700 s (> 10 min): nothing.
     let mut e = engine(SEQUENCE);
-    let out = e.apply(&[alert(1, 0, 100, "E", "H"), alert(2, 700, 200, "H", "C2")], NOW);
+    let out = e.apply(
+        &[alert(1, 0, 100, "E", "H"), alert(2, 700, 200, "H", "C2")],
+        NOW,
+    );
     assert!(out.rows.is_empty());
 
     // A on H, B from another host: nothing.
     let mut e = engine(SEQUENCE);
-    let out = e.apply(&[alert(1, 0, 100, "E", "H"), alert(2, 100, 200, "X", "C2")], NOW);
+    let out = e.apply(
+        &[alert(1, 0, 100, "E", "H"), alert(2, 100, 200, "X", "C2")],
+        NOW,
+    );
     assert!(out.rows.is_empty());
 
     // Across batches, exactly at T: fires (step within T of the run's first alert).
@@ -193,14 +222,22 @@ fn rollback_forgets_a_failed_batch() {
     assert_eq!(out.rows.len(), 1);
     e.rollback(out.undo);
     let again = e.apply(&[alert(3, 2, 10, "A", "V")], NOW);
-    assert_eq!(raised(&again), vec![(3, "open".to_owned())], "same result on retry");
+    assert_eq!(
+        raised(&again),
+        vec![(3, "open".to_owned())],
+        "same result on retry"
+    );
 }
 
 #[test]
 fn sweep_closes_idle_incidents() {
     let mut e = engine(THRESHOLD);
     let _ = e.apply(
-        &[alert(1, 0, 10, "A", "V"), alert(2, 1, 10, "A", "V"), alert(3, 2, 10, "A", "V")],
+        &[
+            alert(1, 0, 10, "A", "V"),
+            alert(2, 1, 10, "A", "V"),
+            alert(3, 2, 10, "A", "V"),
+        ],
         NOW,
     );
     assert!(e.sweep(NOW + 60_000_000).is_empty());
@@ -209,5 +246,7 @@ fn sweep_closes_idle_incidents() {
 }
 
 fn raised_rows(rows: &[IncidentRow]) -> Vec<(u64, String)> {
-    rows.iter().map(|r| (r.alert_count, r.status.clone())).collect()
+    rows.iter()
+        .map(|r| (r.alert_count, r.status.clone()))
+        .collect()
 }

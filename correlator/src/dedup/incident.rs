@@ -199,7 +199,11 @@ impl Incident {
             dest_ips: self.dest_ips.to_vec(),
             signature_ids: self.signature_ids.to_vec(),
             signatures: self.signatures.to_vec(),
-            severity: if self.alert_count == 0 { 0 } else { self.severity },
+            severity: if self.alert_count == 0 {
+                0
+            } else {
+                self.severity
+            },
             status: if self.open { "open" } else { "closed" }.to_owned(),
             version: self.version,
             updated_at: now_s,
@@ -256,11 +260,23 @@ mod tests {
     #[test]
     fn ids_are_deterministic_and_distinct() {
         let a = incident_id("MOH", "signature_id=1|src_ip=10.0.0.1", 1_000_000);
-        assert_eq!(a, incident_id("MOH", "signature_id=1|src_ip=10.0.0.1", 1_000_000));
+        assert_eq!(
+            a,
+            incident_id("MOH", "signature_id=1|src_ip=10.0.0.1", 1_000_000)
+        );
         assert_eq!(a.get_version_num(), 5);
-        assert_ne!(a, incident_id("MOF", "signature_id=1|src_ip=10.0.0.1", 1_000_000));
-        assert_ne!(a, incident_id("MOH", "signature_id=1|src_ip=10.0.0.2", 1_000_000));
-        assert_ne!(a, incident_id("MOH", "signature_id=1|src_ip=10.0.0.1", 1_000_001));
+        assert_ne!(
+            a,
+            incident_id("MOF", "signature_id=1|src_ip=10.0.0.1", 1_000_000)
+        );
+        assert_ne!(
+            a,
+            incident_id("MOH", "signature_id=1|src_ip=10.0.0.2", 1_000_000)
+        );
+        assert_ne!(
+            a,
+            incident_id("MOH", "signature_id=1|src_ip=10.0.0.1", 1_000_001)
+        );
     }
 
     #[test]

@@ -180,7 +180,8 @@ impl DedupEngine {
                 }
                 Some(slot) if t > slot.inc.last_seen_us => {
                     // Past the window or the lifetime: close it, open the next one.
-                    let mut new = Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                    let mut new =
+                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
                     new.add(a);
                     out.incident_of[i] = new.id;
                     let mut old = std::mem::replace(&mut slot.inc, new);
@@ -191,14 +192,16 @@ impl DedupEngine {
                 Some(_) => {
                     // A late alert, older than the open incident's window: an incident of
                     // its own, closed at once (later alerts belong to the open one).
-                    let mut late = Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                    let mut late =
+                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
                     late.add(a);
                     late.open = false;
                     out.incident_of[i] = late.id;
                     standalone.push(late);
                 }
                 None => {
-                    let mut new = Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                    let mut new =
+                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
                     new.add(a);
                     out.incident_of[i] = new.id;
                     self.open.insert(
@@ -336,7 +339,11 @@ mod tests {
             signature_id: sid,
             rev: 1,
             signature: format!("sig {sid}"),
-            category: if sid >= 9000 { "Attempted Information Leak".into() } else { "Misc".into() },
+            category: if sid >= 9000 {
+                "Attempted Information Leak".into()
+            } else {
+                "Misc".into()
+            },
             severity: 2,
             src_ip: src.into(),
             src_port: 1000,
@@ -387,7 +394,12 @@ mod tests {
         assert_eq!(closed.id, out.incident_of[0].to_string());
         assert_eq!(
             closed.id,
-            incident_id("MOH", "default\u{1f}signature_id=1|src_ip=10.0.0.1|dest_ip=10.0.0.9", 1_000_000_000).to_string()
+            incident_id(
+                "MOH",
+                "default\u{1f}signature_id=1|src_ip=10.0.0.1|dest_ip=10.0.0.9",
+                1_000_000_000
+            )
+            .to_string()
         );
         assert_eq!(e.open_count(), 2);
     }
@@ -397,18 +409,31 @@ mod tests {
         let mut e = DedupEngine::new(&cfg());
         // One alert every 50 s: always within the 60 s window, but the 600 s lifetime ends
         // the incident; the alert at t=650 (span 650 > 600) opens the second one.
-        let batch: Vec<Alert> = (0..14).map(|i| alert(i, 1000 + 50 * i64::from(i), 1, "a", "b")).collect();
+        let batch: Vec<Alert> = (0..14)
+            .map(|i| alert(i, 1000 + 50 * i64::from(i), 1, "a", "b"))
+            .collect();
         let out = e.apply(&batch, NOW);
         let first = out.incident_of[0];
         let split = out.incident_of.iter().position(|&id| id != first).unwrap();
-        assert_eq!(split, 13, "t=1650 is the first alert past 600 s of lifetime");
+        assert_eq!(
+            split, 13,
+            "t=1650 is the first alert past 600 s of lifetime"
+        );
     }
 
     #[test]
     fn override_groups_scans_by_source() {
         let mut e = DedupEngine::new(&cfg());
         let batch: Vec<Alert> = (0..100)
-            .map(|i| alert(i, 1000 + i64::from(i), 9000 + i % 3, "10.9.9.9", &format!("10.1.0.{i}")))
+            .map(|i| {
+                alert(
+                    i,
+                    1000 + i64::from(i),
+                    9000 + i % 3,
+                    "10.9.9.9",
+                    &format!("10.1.0.{i}"),
+                )
+            })
             .collect();
         let out = e.apply(&batch, NOW);
         assert!(out.incident_of.iter().all(|&id| id == out.incident_of[0]));
@@ -429,7 +454,11 @@ mod tests {
         e.rollback(out.undo);
         assert_eq!(e.open_count(), 1);
         let again = e.apply(&b2, NOW);
-        let row = again.rows.iter().find(|r| r.signature_ids == vec![1]).unwrap();
+        let row = again
+            .rows
+            .iter()
+            .find(|r| r.signature_ids == vec![1])
+            .unwrap();
         assert_eq!(row.alert_count, 2, "the retried alert is counted once");
     }
 
@@ -437,7 +466,10 @@ mod tests {
     fn sweep_closes_idle_and_restore_reopens() {
         let mut e = DedupEngine::new(&cfg());
         let out = e.apply(&[alert(1, 1000, 1, "a", "b")], NOW);
-        assert!(e.sweep(NOW + 60_000_000).is_empty(), "exactly one window idle: still open");
+        assert!(
+            e.sweep(NOW + 60_000_000).is_empty(),
+            "exactly one window idle: still open"
+        );
         let closed = e.sweep(NOW + 60_001_000);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].status, "closed");

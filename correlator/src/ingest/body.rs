@@ -24,7 +24,9 @@ impl Encoding {
             None | Some("" | "identity") => Ok(Self::Identity),
             Some("gzip" | "x-gzip") => Ok(Self::Gzip),
             Some("zstd") => Ok(Self::Zstd),
-            Some(other) => Err(BodyError::UnsupportedEncoding(other.chars().take(40).collect())),
+            Some(other) => Err(BodyError::UnsupportedEncoding(
+                other.chars().take(40).collect(),
+            )),
         }
     }
 }
@@ -55,7 +57,11 @@ pub enum BodyError {
 ///
 /// # Errors
 /// [`BodyError::Corrupt`] or [`BodyError::TooLarge`].
-pub fn decode_body(body: &[u8], encoding: Encoding, max_decoded: usize) -> Result<Vec<u8>, BodyError> {
+pub fn decode_body(
+    body: &[u8],
+    encoding: Encoding,
+    max_decoded: usize,
+) -> Result<Vec<u8>, BodyError> {
     match encoding {
         Encoding::Identity => {
             if body.len() > max_decoded {
@@ -74,7 +80,11 @@ pub fn decode_body(body: &[u8], encoding: Encoding, max_decoded: usize) -> Resul
     }
 }
 
-fn read_capped(reader: impl Read, encoding: &'static str, max: usize) -> Result<Vec<u8>, BodyError> {
+fn read_capped(
+    reader: impl Read,
+    encoding: &'static str,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
     // Read one byte past the cap to tell "exactly max" from "more".
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
@@ -112,16 +122,24 @@ mod tests {
             assert_eq!(decode_body(&data, enc, text.len()).unwrap(), text);
             assert_eq!(
                 decode_body(&data, enc, text.len() - 1),
-                Err(BodyError::TooLarge { max: text.len() - 1 })
+                Err(BodyError::TooLarge {
+                    max: text.len() - 1
+                })
             );
         }
         assert!(matches!(
             decode_body(&gz[..gz.len() / 2], Encoding::Gzip, 1 << 20),
-            Err(BodyError::Corrupt { encoding: "gzip", .. })
+            Err(BodyError::Corrupt {
+                encoding: "gzip",
+                ..
+            })
         ));
         assert!(matches!(
             decode_body(b"not zstd", Encoding::Zstd, 1 << 20),
-            Err(BodyError::Corrupt { encoding: "zstd", .. })
+            Err(BodyError::Corrupt {
+                encoding: "zstd",
+                ..
+            })
         ));
     }
 

@@ -102,8 +102,16 @@ mod tests {
         assert_eq!(lines, vec![1, 4]);
         let bad: Vec<usize> = b.rejected.iter().map(|r| r.line).collect();
         assert_eq!(bad, vec![3, 6]);
-        assert!(b.rejected[0].error.starts_with("malformed JSON"), "{:?}", b.rejected);
-        assert!(b.rejected[1].error.contains("missing field"), "{:?}", b.rejected);
+        assert!(
+            b.rejected[0].error.starts_with("malformed JSON"),
+            "{:?}",
+            b.rejected
+        );
+        assert!(
+            b.rejected[1].error.contains("missing field"),
+            "{:?}",
+            b.rejected
+        );
     }
 
     #[test]
@@ -113,7 +121,13 @@ mod tests {
             parse_batch(body.as_bytes(), &ctx(), 2).unwrap_err(),
             BatchError::TooManyLines { max: 2 }
         );
-        assert_eq!(parse_batch(body.as_bytes(), &ctx(), 3).unwrap().alerts.len(), 3);
+        assert_eq!(
+            parse_batch(body.as_bytes(), &ctx(), 3)
+                .unwrap()
+                .alerts
+                .len(),
+            3
+        );
     }
 
     proptest::proptest! {

@@ -504,22 +504,24 @@ mod tests {
             "[a-z0-9-]{1,20}",
             (0u64..1000, any::<u64>(), 31_536_000i64..1_700_000_000),
         )
-            .prop_map(|(sid, sev, v4, v6, port, sig, sensor, (seq, stream, secs))| {
-                let mut r = record();
-                r.alert.signature_id = sid;
-                r.alert.severity = sev;
-                r.src_ip = std::net::Ipv4Addr::from(v4).to_string();
-                r.dest_ip = std::net::Ipv6Addr::from(v6).to_string();
-                r.src_port = port;
-                r.alert.signature = sig;
-                r.timestamp = Timestamp::from_secs_micros(secs, 17).to_string();
-                r.alert_id = Some(format!("{sensor}:{stream:016x}:{seq}"));
-                r.sensor = Some(SensorInfo {
-                    id: sensor,
-                    agency: String::new(),
-                });
-                r
-            })
+            .prop_map(
+                |(sid, sev, v4, v6, port, sig, sensor, (seq, stream, secs))| {
+                    let mut r = record();
+                    r.alert.signature_id = sid;
+                    r.alert.severity = sev;
+                    r.src_ip = std::net::Ipv4Addr::from(v4).to_string();
+                    r.dest_ip = std::net::Ipv6Addr::from(v6).to_string();
+                    r.src_port = port;
+                    r.alert.signature = sig;
+                    r.timestamp = Timestamp::from_secs_micros(secs, 17).to_string();
+                    r.alert_id = Some(format!("{sensor}:{stream:016x}:{seq}"));
+                    r.sensor = Some(SensorInfo {
+                        id: sensor,
+                        agency: String::new(),
+                    });
+                    r
+                },
+            )
     }
 
     proptest! {

@@ -214,7 +214,10 @@ impl LocalClickHouse {
             .map_err(io("creating log/stdout.log"))?;
         let stderr = stdout.try_clone().map_err(io("cloning the log handle"))?;
         let child = Command::new(&self.opts.server_bin)
-            .arg(format!("--config-file={}", self.dir.join("config.xml").display()))
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -130,7 +130,10 @@ impl ServerVersion {
     /// Table-level `TTL` exists from 19.6 on.
     #[must_use]
     pub fn has_ttl(self) -> bool {
-        self >= Self { major: 19, minor: 6 }
+        self >= Self {
+            major: 19,
+            minor: 6,
+        }
     }
 }
 
@@ -244,7 +247,9 @@ impl ClickHouse {
     /// # Errors
     /// [`StoreError`].
     pub async fn execute(&self, sql: &str) -> Result<(), StoreError> {
-        self.post(&[], sql.as_bytes().to_vec(), true).await.map(|_| ())
+        self.post(&[], sql.as_bytes().to_vec(), true)
+            .await
+            .map(|_| ())
     }
 
     /// Runs a statement without selecting the database (to create it).
@@ -285,7 +290,9 @@ impl ClickHouse {
     /// # Errors
     /// [`StoreError`].
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.post(&[], b"SELECT 1".to_vec(), false).await.map(|_| ())
+        self.post(&[], b"SELECT 1".to_vec(), false)
+            .await
+            .map(|_| ())
     }
 
     /// The server's version.
@@ -384,7 +391,12 @@ impl ClickHouse {
         self.insert("incidents", incidents).await?;
         let incidents_ms = t.elapsed().as_millis();
         self.insert("alerts", alerts).await?;
-        tracing::trace!(links_ms, incidents_ms, all_ms = t.elapsed().as_millis(), "store_batch");
+        tracing::trace!(
+            links_ms,
+            incidents_ms,
+            all_ms = t.elapsed().as_millis(),
+            "store_batch"
+        );
         Ok(())
     }
 
@@ -392,7 +404,10 @@ impl ClickHouse {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn recent_open_incidents(&self, horizon_s: i64) -> Result<Vec<IncidentRow>, StoreError> {
+    pub async fn recent_open_incidents(
+        &self,
+        horizon_s: i64,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
         let db = &self.database;
         self.query_rows(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM {db}.incidents FINAL \
@@ -502,7 +517,13 @@ mod tests {
     #[test]
     fn versions() {
         let v = ServerVersion::parse("18.16.1\n").unwrap();
-        assert_eq!(v, ServerVersion { major: 18, minor: 16 });
+        assert_eq!(
+            v,
+            ServerVersion {
+                major: 18,
+                minor: 16
+            }
+        );
         assert!(!v.has_ttl());
         assert!(ServerVersion::parse("19.6.2.11").unwrap().has_ttl());
         assert!(!ServerVersion::parse("19.5.1").unwrap().has_ttl());

@@ -23,7 +23,9 @@ pub fn partition_end_s(partition: &str) -> Option<i64> {
     let end = match partition.len() {
         8 => {
             let day: u8 = partition.get(6..8)?.parse().ok()?;
-            Date::from_calendar_date(year, month, day).ok()?.next_day()?
+            Date::from_calendar_date(year, month, day)
+                .ok()?
+                .next_day()?
         }
         6 => {
             let (y, m) = if month == Month::December {

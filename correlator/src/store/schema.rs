@@ -135,7 +135,9 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, StoreError> {
         version: u32,
     }
     let applied: Vec<Applied> = ch
-        .query_rows(&format!("SELECT DISTINCT version FROM {db}.schema_migrations"))
+        .query_rows(&format!(
+            "SELECT DISTINCT version FROM {db}.schema_migrations"
+        ))
         .await?;
     let have: std::collections::HashSet<u32> = applied.into_iter().map(|a| a.version).collect();
     let mut done = Vec::new();
@@ -162,7 +164,11 @@ pub async fn migrate(ch: &ClickHouse) -> Result<Vec<u32>, StoreError> {
             }],
         )
         .await?;
-        tracing::info!(version = m.version, name = m.name, "schema migration applied");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "schema migration applied"
+        );
         done.push(m.version);
     }
     Ok(done)

@@ -53,9 +53,9 @@ impl FsyncPolicy {
         match s {
             "always" => Ok(Self::Always),
             "never" => Ok(Self::Never),
-            other => parse_duration(other)
-                .map(Self::Interval)
-                .map_err(|_| format!("fsync '{other}': use always, never, or an interval like 200ms")),
+            other => parse_duration(other).map(Self::Interval).map_err(|_| {
+                format!("fsync '{other}': use always, never, or an interval like 200ms")
+            }),
         }
     }
 }
@@ -80,7 +80,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("'{t}' is not a duration like 500ms or 5s"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{t}' is not a duration like 500ms or 5s"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
@@ -221,7 +223,9 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Spool> {
         // A panic while holding the lock leaves the spool consistent on disk; keep going.
-        self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.spool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn past_deadline(&self) -> bool {
@@ -240,7 +244,9 @@ pub struct Forwarder {
 
 impl std::fmt::Debug for Forwarder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Forwarder").field("url", &self.shared.cfg.url).finish_non_exhaustive()
+        f.debug_struct("Forwarder")
+            .field("url", &self.shared.cfg.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -254,7 +260,9 @@ fn ingest_url(url: &str) -> String {
 }
 
 fn build_client(cfg: &ForwardConfig) -> Result<reqwest::blocking::Client, ForwardError> {
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| ForwardError::Config(format!("reading {}: {e}", p.display())));
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| ForwardError::Config(format!("reading {}: {e}", p.display())))
+    };
     let mut b = reqwest::blocking::Client::builder()
         .timeout(cfg.request_timeout)
         .connect_timeout(Duration::from_secs(10))
@@ -276,7 +284,11 @@ fn build_client(cfg: &ForwardConfig) -> Result<reqwest::blocking::Client, Forwar
             b = b.identity(id);
         }
         (None, None) => {}
-        _ => return Err(ForwardError::Config("client_cert and client_key go together".into())),
+        _ => {
+            return Err(ForwardError::Config(
+                "client_cert and client_key go together".into(),
+            ));
+        }
     }
     b.build().map_err(|e| ForwardError::Config(e.to_string()))
 }
@@ -289,18 +301,35 @@ impl Forwarder {
     /// [`ForwardError::Config`] for bad settings, [`ForwardError::Spool`].
     pub fn start(cfg: ForwardConfig) -> Result<Self, ForwardError> {
         if !(cfg.url.starts_with("http://") || cfg.url.starts_with("https://")) {
-            return Err(ForwardError::Config(format!("url '{}' must start with http:// or https://", cfg.url)));
+            return Err(ForwardError::Config(format!(
+                "url '{}' must start with http:// or https://",
+                cfg.url
+            )));
         }
-        if cfg.token.is_empty() || cfg.token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ForwardError::Config("token must be set (tocsin token create --role sensor)".into()));
+        if cfg.token.is_empty()
+            || cfg
+                .token
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ForwardError::Config(
+                "token must be set (tocsin token create --role sensor)".into(),
+            ));
         }
         if cfg.batch_max_alerts == 0 || cfg.spool_max_bytes == 0 {
-            return Err(ForwardError::Config("batch_max_alerts and spool_max_bytes must be above 0".into()));
+            return Err(ForwardError::Config(
+                "batch_max_alerts and spool_max_bytes must be above 0".into(),
+            ));
         }
         let client = build_client(&cfg)?;
         let (spool, rec) = Spool::open(&cfg.spool_dir, cfg.segment_max_bytes)?;
         if rec.pending_records > 0 || rec.truncated_bytes > 0 {
-            tracing::info!(pending = rec.pending_records, truncated_bytes = rec.truncated_bytes, cursor_reset = rec.cursor_reset, "spool recovered; resending what was not acknowledged");
+            tracing::info!(
+                pending = rec.pending_records,
+                truncated_bytes = rec.truncated_bytes,
+                cursor_reset = rec.cursor_reset,
+                "spool recovered; resending what was not acknowledged"
+            );
         }
         let shared = Arc::new(Shared {
             spool: Mutex::new(spool),
@@ -423,7 +452,11 @@ impl Drop for Forwarder {
 }
 
 /// Collects the next batch from `reader`: (lines, position after the last).
-fn collect(s: &Shared, reader: &mut super::spool::SpoolReader, max_lines: usize) -> Result<(Vec<Vec<u8>>, Pos), SpoolError> {
+fn collect(
+    s: &Shared,
+    reader: &mut super::spool::SpoolReader,
+    max_lines: usize,
+) -> Result<(Vec<Vec<u8>>, Pos), SpoolError> {
     let cfg = &s.cfg;
     let mut lines: Vec<Vec<u8>> = Vec::new();
     let mut bytes = 0usize;
@@ -456,7 +489,9 @@ fn collect(s: &Shared, reader: &mut super::spool::SpoolReader, max_lines: usize)
                 return Ok((lines, end));
             }
             let wait = first_at.map_or(Duration::from_millis(200), |f| {
-                cfg.batch_max_delay.saturating_sub(f.elapsed()).max(Duration::from_millis(1))
+                cfg.batch_max_delay
+                    .saturating_sub(f.elapsed())
+                    .max(Duration::from_millis(1))
             });
             let _ = s.appended.wait_timeout(spool, wait);
         }
@@ -489,7 +524,10 @@ fn compress(body: &[u8], c: Compression) -> std::io::Result<(Vec<u8>, Option<&'s
     match c {
         Compression::None => Ok((body.to_vec(), None)),
         Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+            let mut e = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::fast(),
+            );
             e.write_all(body)?;
             Ok((e.finish()?, Some("gzip")))
         }
@@ -543,7 +581,8 @@ fn send(s: &Shared, client: &reqwest::blocking::Client, url: &str, lines: &[Vec<
         let c = &s.counters;
         c.accepted.fetch_add(answer.accepted, Ordering::Relaxed);
         c.duplicates.fetch_add(answer.duplicates, Ordering::Relaxed);
-        c.rejected.fetch_add(answer.rejected.len() as u64, Ordering::Relaxed);
+        c.rejected
+            .fetch_add(answer.rejected.len() as u64, Ordering::Relaxed);
         c.batches.fetch_add(1, Ordering::Relaxed);
         if !answer.rejected.is_empty() {
             let spool = s.lock();
@@ -657,7 +696,9 @@ fn sender(s: &Shared, client: &reqwest::blocking::Client) {
                 }
                 Outcome::Retry(after) => {
                     s.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    let wait = after.unwrap_or_else(|| backoff(&s.cfg, attempt)).min(s.cfg.retry_max);
+                    let wait = after
+                        .unwrap_or_else(|| backoff(&s.cfg, attempt))
+                        .min(s.cfg.retry_max);
                     attempt = attempt.saturating_add(1);
                     if !sleep_unless_stopped(s, wait) {
                         return;
@@ -682,9 +723,14 @@ mod tests {
         assert_eq!(cfg.batch_max_delay, Duration::from_millis(250));
         assert_eq!(cfg.compression, Compression::Gzip);
         assert_eq!(cfg.batch_max_alerts, 2000);
-        let err = toml::from_str::<ForwardConfig>("urll = \"x\"").unwrap_err().to_string();
+        let err = toml::from_str::<ForwardConfig>("urll = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{err}");
-        assert_eq!(FsyncPolicy::parse("200ms"), Ok(FsyncPolicy::Interval(Duration::from_millis(200))));
+        assert_eq!(
+            FsyncPolicy::parse("200ms"),
+            Ok(FsyncPolicy::Interval(Duration::from_millis(200)))
+        );
         assert!(FsyncPolicy::parse("sometimes").is_err());
     }
 
@@ -692,12 +738,21 @@ mod tests {
     fn urls_and_backoff() {
         assert_eq!(ingest_url("http://c:8080"), "http://c:8080/api/v1/alerts");
         assert_eq!(ingest_url("http://c:8080/"), "http://c:8080/api/v1/alerts");
-        assert_eq!(ingest_url("http://c/api/v1/alerts"), "http://c/api/v1/alerts");
+        assert_eq!(
+            ingest_url("http://c/api/v1/alerts"),
+            "http://c/api/v1/alerts"
+        );
         let cfg = ForwardConfig::default();
         for attempt in 0..30 {
             let d = backoff(&cfg, attempt);
-            let base = cfg.retry_initial.saturating_mul(1 << attempt.min(20)).min(cfg.retry_max);
-            assert!(d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25), "{attempt}: {d:?}");
+            let base = cfg
+                .retry_initial
+                .saturating_mul(1 << attempt.min(20))
+                .min(cfg.retry_max);
+            assert!(
+                d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25),
+                "{attempt}: {d:?}"
+            );
         }
     }
 
@@ -710,7 +765,10 @@ mod tests {
             spool_dir: dir.path().to_owned(),
             ..ForwardConfig::default()
         };
-        assert!(matches!(Forwarder::start(cfg.clone()), Err(ForwardError::Config(_))));
+        assert!(matches!(
+            Forwarder::start(cfg.clone()),
+            Err(ForwardError::Config(_))
+        ));
         // Nothing listens on port 9 of loopback: lines stay spooled, submit still succeeds.
         let f = Forwarder::start(ForwardConfig {
             url: "http://127.0.0.1:9".into(),

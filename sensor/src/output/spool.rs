@@ -90,7 +90,10 @@ fn seg_name(n: u64) -> String {
 }
 
 fn parse_seg_name(name: &str) -> Option<u64> {
-    name.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("seg-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 /// Reads one record at the file's position. `Ok(None)` at a clean end of data;
@@ -180,7 +183,10 @@ impl Spool {
         // A cursor pointing before the first remaining segment (its segment was deleted).
         if !segments.contains_key(&ack.segment) {
             ack = match segments.range(ack.segment..).next() {
-                Some((&n, _)) => Pos { segment: n, offset: 0 },
+                Some((&n, _)) => Pos {
+                    segment: n,
+                    offset: 0,
+                },
                 None => Pos {
                     segment: segments.keys().next_back().map_or(first, |&n| n + 1),
                     offset: 0,
@@ -199,7 +205,11 @@ impl Spool {
             let (records, valid_end) = scan(&path, from)?;
             rec.pending_records += records;
             if valid_end < *len {
-                tracing::warn!(segment = n, cut = *len - valid_end, "spool: cutting a torn or damaged segment tail");
+                tracing::warn!(
+                    segment = n,
+                    cut = *len - valid_end,
+                    "spool: cutting a torn or damaged segment tail"
+                );
                 rec.truncated_bytes += *len - valid_end;
                 let f = OpenOptions::new()
                     .write(true)
@@ -306,7 +316,9 @@ impl Spool {
     }
 
     fn rotate(&mut self) -> Result<(), SpoolError> {
-        self.file.sync_data().map_err(io("syncing a full segment"))?;
+        self.file
+            .sync_data()
+            .map_err(io("syncing a full segment"))?;
         let next = self.write.segment + 1;
         let path = self.dir.join(seg_name(next));
         self.file = OpenOptions::new()
@@ -361,9 +373,14 @@ impl Spool {
             };
         }
         self.persist_cursor()?;
-        let done: Vec<u64> = self.segments.range(..self.ack.segment).map(|(&n, _)| n).collect();
+        let done: Vec<u64> = self
+            .segments
+            .range(..self.ack.segment)
+            .map(|(&n, _)| n)
+            .collect();
         for n in done {
-            std::fs::remove_file(self.dir.join(seg_name(n))).map_err(io("deleting a delivered segment"))?;
+            std::fs::remove_file(self.dir.join(seg_name(n)))
+                .map_err(io("deleting a delivered segment"))?;
             self.segments.remove(&n);
         }
         Ok(())
@@ -378,7 +395,8 @@ impl Spool {
             crc32fast::hash(format!("{} {}", self.ack.segment, self.ack.offset).as_bytes())
         );
         let mut f = File::create(&tmp).map_err(io("writing cursor.tmp"))?;
-        f.write_all(text.as_bytes()).map_err(io("writing cursor.tmp"))?;
+        f.write_all(text.as_bytes())
+            .map_err(io("writing cursor.tmp"))?;
         f.sync_all().map_err(io("syncing cursor.tmp"))?;
         std::fs::rename(&tmp, self.dir.join("cursor")).map_err(io("replacing cursor"))?;
         sync_dir(&self.dir)
@@ -422,7 +440,8 @@ fn read_cursor(dir: &Path) -> Option<Pos> {
     let segment: u64 = it.next()?.parse().ok()?;
     let offset: u64 = it.next()?.parse().ok()?;
     let crc = u32::from_str_radix(it.next()?, 16).ok()?;
-    (crc == crc32fast::hash(format!("{segment} {offset}").as_bytes())).then_some(Pos { segment, offset })
+    (crc == crc32fast::hash(format!("{segment} {offset}").as_bytes()))
+        .then_some(Pos { segment, offset })
 }
 
 /// Reads records in order, never past a limit given by the writer.
@@ -452,13 +471,21 @@ impl SpoolReader {
     /// # Errors
     /// [`SpoolError::Io`] when a segment cannot be read or holds a bad record (the spool
     /// was changed behind its back).
-    pub fn next(&mut self, limit: Pos, segment_len: &dyn Fn(u64) -> Option<u64>) -> Result<Option<(Vec<u8>, Pos)>, SpoolError> {
+    pub fn next(
+        &mut self,
+        limit: Pos,
+        segment_len: &dyn Fn(u64) -> Option<u64>,
+    ) -> Result<Option<(Vec<u8>, Pos)>, SpoolError> {
         loop {
             if self.pos >= limit {
                 return Ok(None);
             }
             let seg_len = segment_len(self.pos.segment).unwrap_or(0);
-            let end = if self.pos.segment == limit.segment { limit.offset } else { seg_len };
+            let end = if self.pos.segment == limit.segment {
+                limit.offset
+            } else {
+                seg_len
+            };
             if self.pos.offset >= end {
                 // End of a finished segment: on to the next one.
                 self.pos = Pos {
@@ -475,7 +502,9 @@ impl SpoolReader {
                     .map_err(io("seeking a segment"))?;
                 self.file = Some(std::io::BufReader::with_capacity(1 << 16, f));
             }
-            let Some(r) = self.file.as_mut() else { continue };
+            let Some(r) = self.file.as_mut() else {
+                continue;
+            };
             return match read_record(r, end - self.pos.offset) {
                 Ok(Some(p)) => {
                     self.pos.offset += HEADER_BYTES + p.len() as u64;
@@ -483,7 +512,10 @@ impl SpoolReader {
                 }
                 Ok(None) => Ok(None),
                 Err(()) => Err(SpoolError::Io {
-                    context: format!("reading segment {} at {}", self.pos.segment, self.pos.offset),
+                    context: format!(
+                        "reading segment {} at {}",
+                        self.pos.segment, self.pos.offset
+                    ),
                     source: std::io::Error::new(std::io::ErrorKind::InvalidData, "bad record"),
                 }),
             };
@@ -531,7 +563,16 @@ mod tests {
         // Ack the first three: their segments go away.
         sp.ack(got[2].1).unwrap();
         assert_eq!(sp.pending_bytes(), 2 * 52);
-        let segs = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-")).count();
+        let segs = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("seg-")
+            })
+            .count();
         assert_eq!(segs, 2);
         drop(sp);
         // Reopen: the two unacknowledged records are pending and read again.
@@ -561,7 +602,10 @@ mod tests {
         sp.append(b"three").unwrap();
         let mut r = sp.reader();
         let got: Vec<Vec<u8>> = drain(&sp, &mut r).into_iter().map(|x| x.0).collect();
-        assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
     }
 
     #[test]
@@ -591,10 +635,17 @@ mod tests {
         sp.append(b"b").unwrap();
         sp.ack(p).unwrap();
         drop(sp);
-        std::fs::write(dir.path().join("cursor"), "tocsin-spool-cursor v1 1 13 deadbeef\n").unwrap();
+        std::fs::write(
+            dir.path().join("cursor"),
+            "tocsin-spool-cursor v1 1 13 deadbeef\n",
+        )
+        .unwrap();
         let (_, rec) = Spool::open(dir.path(), 1 << 20).unwrap();
         assert!(rec.cursor_reset);
-        assert_eq!(rec.pending_records, 2, "both records are resent; the correlator dedups");
+        assert_eq!(
+            rec.pending_records, 2,
+            "both records are resent; the correlator dedups"
+        );
     }
 
     proptest! {
