@@ -257,7 +257,7 @@ async fn init_store(
             tracing::info!(restored = n, "open incidents restored");
         }
         Err(e) => {
-            tracing::warn!(error = %e, "could not restore open incidents; new alerts open new ones")
+            tracing::warn!(error = %e, "could not restore open incidents; new alerts open new ones");
         }
     }
     metrics.clickhouse_up.store(1, Ordering::Relaxed);
