@@ -66,7 +66,7 @@ fn bench_dedup(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(1));
     g.bench_function("parse_line", |b| {
-        b.iter(|| black_box(parse_line(black_box(line), &ctx).unwrap()))
+        b.iter(|| black_box(parse_line(black_box(line), &ctx).unwrap()));
     });
     g.finish();
 }
