@@ -8,3 +8,4 @@ mod dedup;
 mod faults;
 mod ingest;
 mod rules;
+mod tls;
