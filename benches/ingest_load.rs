@@ -150,8 +150,12 @@ fn main() {
             "-c",
         ])
         .arg(&cfg)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
+        .stderr(match std::env::var("BENCH_LOG_FILE") {
+            Ok(f) => Stdio::from(std::fs::File::create(f).unwrap()),
+            Err(_) => Stdio::inherit(),
+        })
         .spawn()
         .unwrap();
     let api = format!("http://127.0.0.1:{port}");
@@ -173,10 +177,10 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // Pre-generate bodies: alert i has key (sid, src, dst) = i mod keys, timestamps over the
-    // last few minutes.
+    // Pre-generate bodies: alert i has key (sid, src, dst) = i mod keys; timestamps advance
+    // 10 µs per alert (a 100,000 alerts/s stream), ending a minute ago.
     let gen_start = Instant::now();
-    let base = now_us() - 120_000_000;
+    let base = now_us() - 60_000_000 - i64::try_from(total).unwrap() * 10;
     let n_bodies = total.div_ceil(batch);
     let bodies: Vec<Vec<u8>> = (0..n_bodies)
         .map(|b| {
@@ -193,7 +197,7 @@ fn main() {
                 text.push_str(&line(
                     "bench",
                     i + 1,
-                    base + i64::try_from(i).unwrap() % 120_000_000,
+                    base + i64::try_from(i).unwrap() * 10,
                     sid,
                     &src,
                     &dst,
