@@ -150,7 +150,10 @@ fn main() {
             "-c",
         ])
         .arg(&cfg)
-        .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stderr(match std::env::var("BENCH_LOG_FILE") {
             Ok(f) => Stdio::from(std::fs::File::create(f).unwrap()),

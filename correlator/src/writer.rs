@@ -17,7 +17,7 @@
 //!
 //! Every second the writer also closes idle incidents and writes their final versions.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -165,6 +165,9 @@ pub struct Writer {
     dedup: DedupEngine,
     correlate: CorrelationEngine,
     recent: RecentIds,
+    /// Per (agency, `sensor:stream`): highest sequence number known to be stored. Tocsin
+    /// alerts above it are new without asking ClickHouse (see `store`).
+    watermarks: HashMap<(String, String), u64>,
     pending_rows: Vec<IncidentRow>,
     cfg: IngestConfig,
     queued: Arc<AtomicI64>,
@@ -208,6 +211,7 @@ pub fn writer(
         dedup,
         correlate,
         recent: RecentIds::new(cfg.recent_ids),
+        watermarks: HashMap::new(),
         pending_rows: Vec::new(),
         cfg: cfg.clone(),
         queued,
@@ -291,10 +295,10 @@ impl Writer {
         self.metrics.clickhouse_up.store(0, Ordering::Relaxed);
     }
 
-    async fn process(&mut self, batch: Vec<Submission>) {
+    async fn process(&mut self, mut batch: Vec<Submission>) {
         let total: usize = batch.iter().map(|s| s.alerts.len()).sum();
         let started = Instant::now();
-        let result = self.store(&batch).await;
+        let result = self.store(&mut batch).await;
         self.queued
             .fetch_sub(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
         match result {
@@ -320,70 +324,88 @@ impl Writer {
     }
 
     /// Stores the batch; returns per-submission counts.
-    async fn store(&mut self, batch: &[Submission]) -> Result<Vec<SubmitResult>, StoreError> {
+    async fn store(&mut self, batch: &mut [Submission]) -> Result<Vec<SubmitResult>, StoreError> {
         let mut results = vec![SubmitResult::default(); batch.len()];
-        // 1. Repeats within the batch and recently stored IDs.
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut candidates: Vec<(usize, &Alert)> = Vec::new();
-        for (si, sub) in batch.iter().enumerate() {
-            for a in &sub.alerts {
-                if !seen.insert(a.alert_id.as_str()) || self.recent.contains(&a.alert_id) {
+        // 1. Repeats within the batch and recently stored IDs. `fresh_flags[s][i]`: alert i
+        // of submission s is (so far) new.
+        let mut fresh_flags: Vec<Vec<bool>> = Vec::with_capacity(batch.len());
+        let stored: HashSet<String> = {
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut candidates: Vec<&Alert> = Vec::new();
+            for (si, sub) in batch.iter().enumerate() {
+                let mut flags = Vec::with_capacity(sub.alerts.len());
+                for a in &sub.alerts {
+                    let new =
+                        seen.insert(a.alert_id.as_str()) && !self.recent.contains(&a.alert_id);
+                    if new {
+                        candidates.push(a);
+                    } else if let Some(r) = results.get_mut(si) {
+                        r.duplicates += 1;
+                    }
+                    flags.push(new);
+                }
+                fresh_flags.push(flags);
+            }
+            // 2. Already in ClickHouse (stored before a restart, or by another correlator)?
+            // A Tocsin alert whose sequence number is above its stream's stored watermark
+            // cannot be; only the others are looked up. Unknown streams get their watermark
+            // from ClickHouse once.
+            for a in &candidates {
+                if let Some((prefix, _)) = tocsin_stream(a) {
+                    let key = (a.agency.clone(), prefix.to_owned());
+                    if !self.watermarks.contains_key(&key) {
+                        let w = self.ch.stream_watermark(&a.agency, prefix).await?;
+                        self.watermarks.insert(key, w);
+                    }
+                }
+            }
+            let wm = &self.watermarks;
+            candidates.retain(|a| match tocsin_stream(a) {
+                Some((prefix, seq)) => wm
+                    .get(&(a.agency.clone(), prefix.to_owned()))
+                    .is_none_or(|&w| seq <= w),
+                None => true,
+            });
+            if candidates.is_empty() {
+                HashSet::new()
+            } else {
+                let mut agencies: Vec<&str> =
+                    candidates.iter().map(|a| a.agency.as_str()).collect();
+                agencies.sort_unstable();
+                agencies.dedup();
+                let min = candidates.iter().map(|a| a.ts.secs()).min().unwrap_or(0);
+                let max = candidates.iter().map(|a| a.ts.secs()).max().unwrap_or(0);
+                let ids: Vec<&str> = candidates.iter().map(|a| a.alert_id.as_str()).collect();
+                self.ch
+                    .existing_alert_ids(&agencies, min, max, &ids)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+        };
+        let t_apply = Instant::now();
+        let mut fresh: Vec<Alert> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (si, (sub, flags)) in batch.iter_mut().zip(fresh_flags).enumerate() {
+            for (a, new) in std::mem::take(&mut sub.alerts).into_iter().zip(flags) {
+                if !new {
+                    continue;
+                }
+                if stored.contains(&a.alert_id) {
                     if let Some(r) = results.get_mut(si) {
                         r.duplicates += 1;
                     }
+                    self.recent.insert(a.alert_id);
                 } else {
-                    candidates.push((si, a));
+                    fresh.push(a);
+                    owner.push(si);
                 }
-            }
-        }
-        // 2. Already in ClickHouse (stored before a restart, or by another correlator).
-        let t_lookup = Instant::now();
-        let stored: HashSet<String> = if candidates.is_empty() {
-            HashSet::new()
-        } else {
-            let mut agencies: Vec<&str> =
-                candidates.iter().map(|(_, a)| a.agency.as_str()).collect();
-            agencies.sort_unstable();
-            agencies.dedup();
-            let min = candidates
-                .iter()
-                .map(|(_, a)| a.ts.secs())
-                .min()
-                .unwrap_or(0);
-            let max = candidates
-                .iter()
-                .map(|(_, a)| a.ts.secs())
-                .max()
-                .unwrap_or(0);
-            let ids: Vec<&str> = candidates
-                .iter()
-                .map(|(_, a)| a.alert_id.as_str())
-                .collect();
-            self.ch
-                .existing_alert_ids(&agencies, min, max, &ids)
-                .await?
-                .into_iter()
-                .collect()
-        };
-        let mut fresh: Vec<Alert> = Vec::with_capacity(candidates.len());
-        let mut owner: Vec<usize> = Vec::with_capacity(candidates.len());
-        for (si, a) in candidates {
-            if stored.contains(&a.alert_id) {
-                if let Some(r) = results.get_mut(si) {
-                    r.duplicates += 1;
-                }
-                self.recent.insert(a.alert_id.clone());
-            } else {
-                fresh.push(a.clone());
-                owner.push(si);
             }
         }
         if fresh.is_empty() && self.pending_rows.is_empty() {
             return Ok(results);
         }
-        let lookup_ms = t_lookup.elapsed().as_millis();
         // 3. Dedup and correlation.
-        let t_apply = Instant::now();
         let now = now_us();
         let now_s = now.div_euclid(1_000_000);
         let dd = self.dedup.apply(&fresh, now);
@@ -423,13 +445,21 @@ impl Writer {
         tracing::debug!(
             alerts = alert_rows.len(),
             incidents = incidents.len(),
-            lookup_ms,
             apply_ms,
             store_ms = t_store.elapsed().as_millis(),
             "batch stored"
         );
         self.pending_rows.drain(..n_pending);
         Metrics::add(&self.metrics.incident_rows, incidents.len() as u64);
+        for a in &fresh {
+            if let Some((prefix, seq)) = tocsin_stream(a)
+                && let Some(w) = self
+                    .watermarks
+                    .get_mut(&(a.agency.clone(), prefix.to_owned()))
+            {
+                *w = (*w).max(seq);
+            }
+        }
         for (a, si) in fresh.into_iter().zip(owner) {
             if let Some(r) = results.get_mut(si) {
                 r.accepted += 1;
@@ -440,18 +470,27 @@ impl Writer {
     }
 }
 
-fn link_row(
+/// `(sensor:stream, seq)` of a Tocsin alert ID; `None` for derived (Suricata) IDs.
+fn tocsin_stream(a: &Alert) -> Option<(&str, u64)> {
+    if a.source != crate::ingest::SourceFormat::Tocsin {
+        return None;
+    }
+    let (prefix, seq) = a.alert_id.rsplit_once(':')?;
+    Some((prefix, seq.parse().ok()?))
+}
+
+fn link_row<'a>(
     incident: &Uuid,
-    alert_id: &str,
-    agency: &str,
+    alert_id: &'a str,
+    agency: &'a str,
     ts_us: i64,
     step: u8,
     now_s: i64,
-) -> IncidentAlertRow {
+) -> IncidentAlertRow<'a> {
     IncidentAlertRow {
-        incident_id: incident.to_string(),
-        alert_id: alert_id.to_owned(),
-        agency: agency.to_owned(),
+        incident_id: *incident,
+        alert_id,
+        agency,
         ts: ts_us.div_euclid(1_000_000),
         ts_us,
         step,

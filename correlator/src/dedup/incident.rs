@@ -74,10 +74,10 @@ impl<T: Ord + Clone> CappedSet<T> {
         }
     }
 
-    /// Adds `item` unless the set is full.
-    pub fn insert(&mut self, item: T) {
-        if self.items.len() < self.cap {
-            self.items.insert(item);
+    /// Adds `item` unless the set is full (clones only when it is new).
+    pub fn insert(&mut self, item: &T) {
+        if self.items.len() < self.cap && !self.items.contains(item) {
+            self.items.insert(item.clone());
         }
     }
 
@@ -170,11 +170,11 @@ impl Incident {
             self.last_seen_us = self.last_seen_us.max(ts);
         }
         self.alert_count += 1;
-        self.sensors.insert(alert.sensor.clone());
-        self.src_ips.insert(alert.src_ip.clone());
-        self.dest_ips.insert(alert.dest_ip.clone());
-        self.signature_ids.insert(alert.signature_id);
-        self.signatures.insert(alert.signature.clone());
+        self.sensors.insert(&alert.sensor);
+        self.src_ips.insert(&alert.src_ip);
+        self.dest_ips.insert(&alert.dest_ip);
+        self.signature_ids.insert(&alert.signature_id);
+        self.signatures.insert(&alert.signature);
         self.severity = self.severity.min(alert.severity);
     }
 
@@ -228,19 +228,19 @@ impl Incident {
         inc.last_seen_us = row.last_seen_us;
         inc.alert_count = row.alert_count;
         for s in &row.sensors {
-            inc.sensors.insert(s.clone());
+            inc.sensors.insert(s);
         }
         for s in &row.src_ips {
-            inc.src_ips.insert(s.clone());
+            inc.src_ips.insert(s);
         }
         for s in &row.dest_ips {
-            inc.dest_ips.insert(s.clone());
+            inc.dest_ips.insert(s);
         }
         for s in &row.signature_ids {
-            inc.signature_ids.insert(*s);
+            inc.signature_ids.insert(s);
         }
         for s in &row.signatures {
-            inc.signatures.insert(s.clone());
+            inc.signatures.insert(s);
         }
         inc.severity = if row.severity == 0 {
             u8::MAX
@@ -283,7 +283,7 @@ mod tests {
     fn capped_set_stops_growing() {
         let mut s = CappedSet::new(2);
         for x in [3, 1, 2, 1] {
-            s.insert(x);
+            s.insert(&x);
         }
         assert_eq!(s.to_vec(), vec![1, 3]);
     }

@@ -157,7 +157,8 @@ impl DedupEngine {
             let (rule, window_us) = (spec.name.clone(), spec.window_us);
             let key = key_text(&spec.key, a);
             let map_key = format!("{}\u{1f}{rule}\u{1f}{key}", a.agency);
-            if seen_keys.insert(map_key.clone()) {
+            if !seen_keys.contains(&map_key) {
+                seen_keys.insert(map_key.clone());
                 out.undo
                     .before
                     .push((map_key.clone(), self.open.get(&map_key).cloned()));

@@ -229,7 +229,10 @@ impl ClickHouse {
         if status.is_success() {
             return Ok(body);
         }
-        Err(server_error(status.as_u16(), &String::from_utf8_lossy(&body)))
+        Err(server_error(
+            status.as_u16(),
+            &String::from_utf8_lossy(&body),
+        ))
     }
 
     /// Runs a statement in the configured database.
@@ -401,6 +404,31 @@ impl ClickHouse {
         Ok(text.lines().map(unescape_tsv).collect())
     }
 
+    /// The highest sequence number stored for the alert-ID prefix `sensor:stream` of
+    /// `agency` (0 when none): Tocsin sensors number a stream's alerts upwards, so a higher
+    /// one cannot be stored yet.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn stream_watermark(&self, agency: &str, prefix: &str) -> Result<u64, StoreError> {
+        let with_colon = format!("{prefix}:");
+        #[derive(serde::Deserialize)]
+        struct Max {
+            seq: u64,
+        }
+        let rows: Vec<Max> = self
+            .query_rows(&format!(
+                "SELECT max(toUInt64OrZero(substring(alert_id, {}))) AS seq FROM {}.alerts \
+                 WHERE agency = {} AND startsWith(alert_id, {})",
+                with_colon.len() + 1,
+                self.database,
+                quote(agency),
+                quote(&with_colon)
+            ))
+            .await?;
+        Ok(rows.first().map_or(0, |m| m.seq))
+    }
+
     /// Stores one batch: links and incident versions first, alerts last, so a stored alert
     /// always has its incident (a retry after a partial failure rewrites the same rows).
     ///
@@ -408,8 +436,8 @@ impl ClickHouse {
     /// [`StoreError`] from the first insert that fails.
     pub async fn store_batch(
         &self,
-        alerts: &[AlertRow],
-        links: &[IncidentAlertRow],
+        alerts: &[AlertRow<'_>],
+        links: &[IncidentAlertRow<'_>],
         incidents: &[IncidentRow],
     ) -> Result<(), StoreError> {
         let t = std::time::Instant::now();
@@ -582,7 +610,13 @@ mod tests {
 
     #[test]
     fn tsv_round_trip() {
-        for s in ["plain:00000000000000ab:1", "tab\there", "back\\slash", "nl\nx", "\0"] {
+        for s in [
+            "plain:00000000000000ab:1",
+            "tab\there",
+            "back\\slash",
+            "nl\nx",
+            "\0",
+        ] {
             let mut buf = Vec::new();
             push_tsv(&mut buf, s);
             assert!(!buf.contains(&b'\n') && !buf.contains(&b'\t'));

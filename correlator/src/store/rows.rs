@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::Alert;
 
-/// One row of `alerts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertRow {
+/// One row of `alerts`, borrowing from the [`Alert`] it is written for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertRow<'a> {
     /// Stable alert ID.
-    pub alert_id: String,
+    pub alert_id: &'a str,
     /// Agency of the sending sensor.
-    pub agency: String,
+    pub agency: &'a str,
     /// Sensor name.
-    pub sensor: String,
+    pub sensor: &'a str,
     /// Event time, seconds.
     pub ts: i64,
     /// Event time, µs.
@@ -28,60 +28,60 @@ pub struct AlertRow {
     /// Rule rev.
     pub rev: u32,
     /// Rule message.
-    pub signature: String,
+    pub signature: &'a str,
     /// Classtype description.
-    pub category: String,
+    pub category: &'a str,
     /// Suricata severity (1 = most severe).
     pub severity: u8,
     /// Source address.
-    pub src_ip: String,
+    pub src_ip: &'a str,
     /// Source port.
     pub src_port: u16,
     /// Destination address.
-    pub dest_ip: String,
+    pub dest_ip: &'a str,
     /// Destination port.
     pub dest_port: u16,
     /// Transport protocol.
-    pub proto: String,
+    pub proto: &'a str,
     /// App protocol.
-    pub app_proto: String,
+    pub app_proto: &'a str,
     /// Flow ID.
     pub flow_id: u64,
     /// `tocsin` or `suricata`.
-    pub source: String,
+    pub source: &'static str,
     /// The dedup incident the alert joined.
-    pub incident_id: String,
+    pub incident_id: &'a uuid::Uuid,
     /// App-layer metadata JSON.
-    pub app: String,
+    pub app: &'a str,
 }
 
-impl AlertRow {
+impl<'a> AlertRow<'a> {
     /// Builds the row for `alert`, received at `received_s`, member of `incident_id`.
     #[must_use]
-    pub fn new(alert: &Alert, received_s: i64, incident_id: &uuid::Uuid) -> Self {
+    pub fn new(alert: &'a Alert, received_s: i64, incident_id: &'a uuid::Uuid) -> Self {
         Self {
-            alert_id: alert.alert_id.clone(),
-            agency: alert.agency.clone(),
-            sensor: alert.sensor.clone(),
+            alert_id: &alert.alert_id,
+            agency: &alert.agency,
+            sensor: &alert.sensor,
             ts: alert.ts.secs(),
             ts_us: alert.ts.0,
             received_at: received_s,
             gid: alert.gid,
             signature_id: alert.signature_id,
             rev: alert.rev,
-            signature: alert.signature.clone(),
-            category: alert.category.clone(),
+            signature: &alert.signature,
+            category: &alert.category,
             severity: alert.severity,
-            src_ip: alert.src_ip.clone(),
+            src_ip: &alert.src_ip,
             src_port: alert.src_port,
-            dest_ip: alert.dest_ip.clone(),
+            dest_ip: &alert.dest_ip,
             dest_port: alert.dest_port,
-            proto: alert.proto.clone(),
-            app_proto: alert.app_proto.clone(),
+            proto: &alert.proto,
+            app_proto: &alert.app_proto,
             flow_id: alert.flow_id,
-            source: alert.source.as_str().to_owned(),
-            incident_id: incident_id.to_string(),
-            app: alert.app.clone(),
+            source: alert.source.as_str(),
+            incident_id,
+            app: &alert.app,
         }
     }
 }
@@ -133,15 +133,15 @@ pub struct IncidentRow {
     pub updated_at: i64,
 }
 
-/// One row of `incident_alerts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncidentAlertRow {
+/// One row of `incident_alerts`, borrowing its strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentAlertRow<'a> {
     /// The incident.
-    pub incident_id: String,
+    pub incident_id: uuid::Uuid,
     /// The member alert.
-    pub alert_id: String,
+    pub alert_id: &'a str,
     /// The alert's agency.
-    pub agency: String,
+    pub agency: &'a str,
     /// The alert's time, seconds.
     pub ts: i64,
     /// The alert's time, µs.
