@@ -9,10 +9,8 @@ use tocsin_correlator::{Correlator, CorrelatorConfig};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `tocsin correlator`.
-#[derive(Debug, clap::Args)]
-#[command(
-    about = "Run the correlator: ingest alerts, group them into incidents, store them in ClickHouse",
-    long_about = "Run the correlator service.\n\n\
+/// Long help of `tocsin correlator` (set on the subcommand in `cli/mod.rs`).
+pub const LONG_ABOUT: &str = "Run the correlator service.\n\n\
 Sensors POST NDJSON batches of EVE alerts (Tocsin or plain Suricata records) to \
 /api/v1/alerts with a sensor token (see `tocsin token create`). The correlator groups alerts \
 into incidents, applies correlation rules, and answers a batch only once it is stored in \
@@ -22,9 +20,13 @@ Settings come from the TOML file given with -c (every field optional; see \
 correlator/README.md); the flags below override it. The schema is created or migrated on \
 start; while ClickHouse is unreachable the correlator keeps retrying and answers 503.\n\n\
 Without TLS the correlator only listens on loopback addresses unless --allow-plain-http is \
-given. Stop it with SIGINT or SIGTERM: it stops taking requests and stores what is queued.",
-    after_help = "Example:\n  tocsin correlator --listen 127.0.0.1:8080 \\\n    --clickhouse-url http://127.0.0.1:8123 --database tocsin -c correlator.toml"
-)]
+given. Stop it with SIGINT or SIGTERM: it stops taking requests and stores what is queued.";
+
+/// Example shown after the help of `tocsin correlator`.
+pub const AFTER_HELP: &str = "Example:\n  tocsin correlator --listen 127.0.0.1:8080 \\\n    --clickhouse-url http://127.0.0.1:8123 --database tocsin -c correlator.toml";
+
+/// Arguments of `tocsin correlator`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Configuration file (TOML).
     #[arg(short = 'c', long = "config", value_name = "FILE")]

@@ -41,6 +41,7 @@ pub enum Command {
     /// Inspect a pcap file (or, later, a live interface) with rules; write EVE alerts.
     Sensor(sensor::Args),
     /// Run the correlator service (ingest, incidents, tickets, API).
+    #[command(long_about = correlator::LONG_ABOUT, after_help = correlator::AFTER_HELP)]
     Correlator(correlator::Args),
     /// Work with rule files: check syntax and support.
     #[command(subcommand)]
