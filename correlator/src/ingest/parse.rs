@@ -409,6 +409,14 @@ mod tests {
         r.pcap_cnt = Some(6);
         let c = parse_line(&serde_json::to_vec(&r).unwrap(), &ctx()).unwrap();
         assert_ne!(a.alert_id, c.alert_id);
+        // Flow-timeout alerts: no pcap_cnt, same timestamp, told apart by tx_id (seen in the
+        // shared Suricata 7 EVE files).
+        r.pcap_cnt = None;
+        r.tx_id = Some(5);
+        let d = parse_line(&serde_json::to_vec(&r).unwrap(), &ctx()).unwrap();
+        r.tx_id = Some(6);
+        let e = parse_line(&serde_json::to_vec(&r).unwrap(), &ctx()).unwrap();
+        assert_ne!(d.alert_id, e.alert_id);
     }
 
     #[test]
