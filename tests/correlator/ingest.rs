@@ -412,3 +412,60 @@ fn incidents_api_pages_and_scopes() {
     );
     assert!(m.contains("tocsin_clickhouse_up 1"), "{m}");
 }
+
+#[test]
+fn overload_answers_429_with_retry_after_and_nothing_is_lost() {
+    let ch = clickhouse();
+    let db = fresh_db("busy");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    // One alert may wait for the writer, which holds a batch open for 2 s.
+    std::fs::write(
+        &cfg,
+        "[ingest]\nqueue_max_alerts = 1\nbatch_max_delay = \"2s\"\nretry_after_busy_secs = 3\n",
+    )
+    .unwrap();
+    let token = create_token(&ch.url(), &db, "sensor", "MOH", "edge-busy");
+    let c = CorrelatorProc::start(&ch.url(), &db, 0, Some(&cfg));
+    let now = now_us();
+    let first = eve_line(
+        "edge-busy",
+        1,
+        now - 1_000_000,
+        7,
+        "Misc",
+        "10.0.0.1",
+        "10.0.0.2",
+        22,
+    );
+    let second = eve_line(
+        "edge-busy",
+        2,
+        now - 1_000_000,
+        7,
+        "Misc",
+        "10.0.0.1",
+        "10.0.0.2",
+        22,
+    );
+    let (url, tok) = (c.url.clone(), token.clone());
+    let a = std::thread::spawn(move || post_alerts(&url, &tok, first.into_bytes(), None));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/alerts", c.url))
+        .bearer_auth(&token)
+        .body(second.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    let (st, body) = a.join().unwrap();
+    assert_eq!((st, body["accepted"].as_u64()), (200, Some(1)));
+    // The retry after Retry-After succeeds: nothing lost.
+    let (st, body) = post_alerts(&c.url, &token, second.into_bytes(), None);
+    assert_eq!((st, body["accepted"].as_u64()), (200, Some(1)));
+    assert_eq!(
+        ch_query(&ch.url(), &format!("SELECT count() FROM {db}.alerts")),
+        "2"
+    );
+}
