@@ -1,1 +1,31 @@
-//! The Tocsin correlator: ingest, dedup, store, tickets, API.
+//! The Tocsin correlator: alert ingest, deduplication into incidents, correlation rules,
+//! ClickHouse storage and the HTTP API.
+//!
+//! Data flow, one module per stage:
+//!
+//! ```text
+//! api (axum) ─► ingest (decode body, parse NDJSON lines) ─► writer (one task)
+//!                                                             │ dedup by alert_id (cache + ClickHouse)
+//!                                                             │ dedup   (alerts → incidents)
+//!                                                             │ correlate (threshold / distinct / sequence)
+//!                                                             ▼
+//!                                                           store (ClickHouse over HTTP)
+//! ```
+//!
+//! A request is answered only after its alerts are durably in ClickHouse; when ClickHouse
+//! is down or the writer is behind, the request gets `503`/`429` with `Retry-After` and the
+//! sender retries. [`service::Correlator`] wires the stages together.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod correlate;
+pub mod dedup;
+pub mod ingest;
+pub mod metrics;
+pub mod service;
+pub mod store;
+pub mod writer;
+
+pub use config::CorrelatorConfig;
+pub use service::Correlator;

@@ -138,6 +138,121 @@ impl fmt::Display for AlertId {
     }
 }
 
+impl AlertId {
+    /// Longest accepted sensor name in an alert ID, in bytes.
+    pub const MAX_SENSOR_LEN: usize = 128;
+
+    /// Parses `sensor:stream16hex:seq` (the [`fmt::Display`] form). The sensor part may not
+    /// be empty, may not contain `:` or control characters, and is at most
+    /// [`AlertId::MAX_SENSOR_LEN`] bytes; the stream is exactly 16 lowercase or uppercase
+    /// hex digits; the sequence is a decimal `u64`.
+    ///
+    /// # Errors
+    /// [`AlertIdError`] naming the part that is wrong.
+    pub fn parse(text: &str) -> Result<Self, AlertIdError> {
+        let mut parts = text.rsplitn(3, ':');
+        let seq = parts.next().ok_or(AlertIdError::Shape)?;
+        let stream = parts.next().ok_or(AlertIdError::Shape)?;
+        let sensor = parts.next().ok_or(AlertIdError::Shape)?;
+        if sensor.is_empty()
+            || sensor.len() > Self::MAX_SENSOR_LEN
+            || sensor.contains(':')
+            || sensor.chars().any(char::is_control)
+        {
+            return Err(AlertIdError::Sensor);
+        }
+        if stream.len() != 16 || !stream.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AlertIdError::Stream);
+        }
+        let stream = u64::from_str_radix(stream, 16).map_err(|_| AlertIdError::Stream)?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AlertIdError::Seq);
+        }
+        let seq = seq.parse::<u64>().map_err(|_| AlertIdError::Seq)?;
+        Ok(Self {
+            sensor: sensor.to_owned(),
+            stream,
+            seq,
+        })
+    }
+
+    /// Derives a stable ID for a plain Suricata EVE alert, which carries no `alert_id`.
+    ///
+    /// The stream part is a 64-bit FNV-1a hash over `flow_id`, the packet position
+    /// (`pcap_cnt` when present, else the timestamp text), `tx_id` (flow-timeout alerts of one
+    /// flow share a timestamp and differ only by transaction), `gid`, `signature_id` and `rev`;
+    /// the sequence is `0`, which Tocsin sensors never emit (they count from 1), so a derived
+    /// ID can never collide with a native one. The same record from the same sensor always
+    /// maps to the same ID, so redelivery is detected.
+    #[must_use]
+    pub fn derive_suricata(sensor: &str, alert: &EveAlert) -> Self {
+        let mut h = Fnv1a::new();
+        h.write(&alert.flow_id.unwrap_or(0).to_le_bytes());
+        match alert.pcap_cnt {
+            Some(cnt) => {
+                h.write(b"p");
+                h.write(&cnt.to_le_bytes());
+            }
+            None => {
+                h.write(b"t");
+                h.write(alert.timestamp.as_bytes());
+            }
+        }
+        match alert.tx_id {
+            Some(tx) => {
+                h.write(b"x");
+                h.write(&tx.to_le_bytes());
+            }
+            None => h.write(b"-"),
+        }
+        h.write(&alert.alert.gid.to_le_bytes());
+        h.write(&alert.alert.signature_id.to_le_bytes());
+        h.write(&alert.alert.rev.to_le_bytes());
+        Self {
+            sensor: sensor.to_owned(),
+            stream: h.finish(),
+            seq: 0,
+        }
+    }
+}
+
+/// Why a text is not an [`AlertId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AlertIdError {
+    /// Fewer than three `:`-separated parts.
+    #[error("alert_id must look like SENSOR:STREAM16HEX:SEQ")]
+    Shape,
+    /// Sensor part empty, too long, or with control characters.
+    #[error("alert_id sensor part must be 1-128 bytes without ':' or control characters")]
+    Sensor,
+    /// Stream part is not 16 hex digits.
+    #[error("alert_id stream part must be 16 hex digits")]
+    Stream,
+    /// Sequence part is not a decimal u64.
+    #[error("alert_id sequence part must be a decimal number below 2^64")]
+    Seq,
+}
+
+/// 64-bit FNV-1a: tiny, stable across versions and platforms (unlike `DefaultHasher`).
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Identifies the sensor that produced a record and the agency that owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SensorInfo {
@@ -272,6 +387,48 @@ mod tests {
         );
         assert!(Timestamp::parse_eve("yesterday").is_err());
         assert!(Timestamp::parse_eve("").is_err());
+    }
+
+    #[test]
+    fn alert_id_round_trip_and_errors() {
+        let id = AlertId {
+            sensor: "s-1".into(),
+            stream: 0xdead_beef,
+            seq: 7,
+        };
+        assert_eq!(id.to_string(), "s-1:00000000deadbeef:7");
+        assert_eq!(AlertId::parse("s-1:00000000deadbeef:7"), Ok(id));
+        assert_eq!(AlertId::parse("x"), Err(AlertIdError::Shape));
+        assert_eq!(AlertId::parse("a:b"), Err(AlertIdError::Shape));
+        assert_eq!(
+            AlertId::parse(":00000000deadbeef:7"),
+            Err(AlertIdError::Sensor)
+        );
+        assert_eq!(AlertId::parse("a:dead:7"), Err(AlertIdError::Stream));
+        assert_eq!(
+            AlertId::parse("a:00000000deadbeeg:7"),
+            Err(AlertIdError::Stream)
+        );
+        assert_eq!(
+            AlertId::parse("a:00000000deadbeef:-1"),
+            Err(AlertIdError::Seq)
+        );
+        assert_eq!(
+            AlertId::parse("a:00000000deadbeef:18446744073709551616"),
+            Err(AlertIdError::Seq)
+        );
+    }
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        // Reference values of 64-bit FNV-1a (Fowler/Noll/Vo test suite).
+        let mut h = Fnv1a::new();
+        assert_eq!(h.finish(), 0xcbf2_9ce4_8422_2325);
+        h.write(b"a");
+        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+        let mut h = Fnv1a::new();
+        h.write(b"foobar");
+        assert_eq!(h.finish(), 0x8594_4171_f739_67e8);
     }
 
     proptest::proptest! {

@@ -1,7 +1,9 @@
 //! Command-line interface: one module per subcommand, each with its `Args` and `run`.
 
+mod clickhouse;
 mod correlator;
 mod demo;
+mod forward_args;
 mod rules;
 mod sensor;
 mod token;
@@ -40,6 +42,7 @@ pub enum Command {
     /// Inspect a pcap file (or, later, a live interface) with rules; write EVE alerts.
     Sensor(sensor::Args),
     /// Run the correlator service (ingest, incidents, tickets, API).
+    #[command(long_about = correlator::LONG_ABOUT, after_help = correlator::AFTER_HELP)]
     Correlator(correlator::Args),
     /// Work with rule files: check syntax and support.
     #[command(subcommand)]
@@ -50,6 +53,12 @@ pub enum Command {
     /// Demo helpers (traffic generation); `./run demo` drives the whole demo.
     #[command(subcommand)]
     Demo(demo::Command),
+    /// Run a private ClickHouse server (tests, benches, demo).
+    #[command(subcommand)]
+    Clickhouse(clickhouse::Command),
+    /// Debug: submit EVE lines from a file through the durable forwarder.
+    #[command(hide = true)]
+    ForwardFile(forward_args::ForwardFileArgs),
 }
 
 /// Runs one subcommand to completion.
@@ -60,6 +69,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Rules(cmd) => rules::run(cmd),
         Command::Token(cmd) => token::run(cmd),
         Command::Demo(cmd) => demo::run(&cmd),
+        Command::Clickhouse(cmd) => clickhouse::run(cmd),
+        Command::ForwardFile(args) => forward_args::run_forward_file(args),
     }
 }
 

@@ -1,4 +1,6 @@
-//! Output: alerts as EVE JSON lines, to a file and (optionally) to the correlator through
-//! a durable on-disk spool.
+//! Output: EVE records out of the sensor, to files and, durably, to a correlator
+//! (`spool` keeps alerts on disk until `forward` has delivered them).
 
 pub mod eve;
+pub mod forward;
+pub mod spool;
