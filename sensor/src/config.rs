@@ -21,11 +21,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::applayer::AppLayerConfig;
+use crate::defrag::DefragConfig;
 use crate::detect::rule::Vars;
 use crate::detect::rule::address::parse_address;
 use crate::detect::rule::classification::Classifications;
 use crate::detect::rule::port::parse_ports;
 use crate::flow::FlowConfig;
+use crate::reassembly::ReassemblyConfig;
 
 /// The whole sensor configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +46,12 @@ pub struct SensorConfig {
     pub checksums: ChecksumMode,
     /// Flow table.
     pub flow: FlowConfig,
+    /// IP defragmentation.
+    pub defrag: DefragConfig,
+    /// TCP stream reassembly.
+    pub stream: ReassemblyConfig,
+    /// Application-layer detection and parsers.
+    pub app_layer: AppLayerConfig,
     /// Detection engine.
     pub detect: DetectConfig,
 }

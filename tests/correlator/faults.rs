@@ -10,9 +10,14 @@ use crate::common::{
 };
 
 fn write_alerts(path: &Path, sensor: &str, n: u64) {
+    write_alert_range(path, sensor, 1..=n);
+}
+
+/// Alerts with sequence numbers `seqs` (a sensor's stream continues across files).
+fn write_alert_range(path: &Path, sensor: &str, seqs: std::ops::RangeInclusive<u64>) {
     let t0 = now_us() - 86_400_000_000;
-    let mut text = String::with_capacity(usize::try_from(n).unwrap() * 400);
-    for i in 1..=n {
+    let mut text = String::with_capacity(usize::try_from(seqs.clone().count()).unwrap() * 400);
+    for i in seqs {
         let ts = t0 + i64::try_from(i).unwrap() * 1000;
         let dst = format!("10.50.{}.{}", (i / 250) % 250, i % 250);
         text.push_str(&eve_line(
@@ -56,34 +61,45 @@ fn assert_exactly_once(url: &str, db: &str, n: u64) {
 
 #[test]
 fn clickhouse_down_30s_while_50000_alerts_are_forwarded() {
+    // Deterministic order of events: the first 5,000 alerts are delivered while ClickHouse
+    // runs; then ClickHouse stops and the sensor sends the other 45,000 while it is down for
+    // 30 s; it comes back and everything must end up stored exactly once.
     let dir = tempfile::tempdir().unwrap();
     let mut ch = start_clickhouse(Some(&dir.path().join("ch")));
     let url = ch.url();
     let db = fresh_db("chdown");
     let token = create_token(&url, &db, "sensor", "MOH", "edge-f1");
     let c = CorrelatorProc::start(&url, &db, 0, None);
-    let file = dir.path().join("alerts.ndjson");
-    write_alerts(&file, "edge-f1", 50_000);
     let spool = dir.path().join("spool");
-    let mut fwd = ForwardProc::start(&[
-        file.to_str().unwrap(),
-        "--forward",
-        &c.url,
-        "--token",
-        &token,
-        "--spool",
-        spool.to_str().unwrap(),
-        "--batch-max-alerts",
-        "5000",
-        "--batch-max-delay",
-        "50ms",
-    ]);
+    let forward = |file: &Path| {
+        ForwardProc::start(&[
+            file.to_str().unwrap(),
+            "--forward",
+            &c.url,
+            "--token",
+            &token,
+            "--spool",
+            spool.to_str().unwrap(),
+            "--batch-max-alerts",
+            "5000",
+            "--batch-max-delay",
+            "50ms",
+        ])
+    };
+    let first = dir.path().join("first.ndjson");
+    write_alert_range(&first, "edge-f1", 1..=5_000);
+    let mut fwd = forward(&first);
     assert!(
-        wait_until(Duration::from_secs(60), || count(&url, &db) > 0),
-        "some alerts arrive first"
+        fwd.wait(),
+        "first part delivered: {:?}",
+        fwd.lines.lock().unwrap()
     );
+    assert_eq!(count(&url, &db), 5_000);
     ch.stop();
     let stopped = std::time::Instant::now();
+    let rest = dir.path().join("rest.ndjson");
+    write_alert_range(&rest, "edge-f1", 5_001..=50_000);
+    let mut fwd = forward(&rest);
     // While it is down the correlator answers 503 and the forwarder keeps retrying.
     std::thread::sleep(Duration::from_secs(30));
     let r = reqwest::blocking::Client::new()
@@ -95,11 +111,7 @@ fn clickhouse_down_30s_while_50000_alerts_are_forwarded() {
     assert_eq!(r.status(), 503);
     assert!(r.headers().get("retry-after").is_some());
     ch.start().unwrap();
-    eprintln!(
-        "ClickHouse was down for {:?}; {} stored before",
-        stopped.elapsed(),
-        count(&url, &db)
-    );
+    eprintln!("ClickHouse was down for {:?}", stopped.elapsed());
     let back = std::time::Instant::now();
     assert!(
         fwd.wait(),

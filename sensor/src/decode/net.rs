@@ -148,26 +148,26 @@ pub fn walk_ipv6(d: &[u8]) -> Ipv6Walk {
             break;
         };
         let this_next = ext.first().copied().unwrap_or(59);
-        if next == 44 {
-            if let Some(f) = ext.first_chunk::<8>() {
-                let word = u16::from_be_bytes([f[2], f[3]]);
-                let offset = u32::from(word >> 3) * 8;
-                let more = word & 1 != 0;
-                if frag.is_none() {
-                    frag = Some(Ipv6FragHeader {
-                        at: pos,
-                        named_at,
-                        next_header: this_next,
-                        offset,
-                        more,
-                        id: u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
-                    });
-                }
-                if offset != 0 {
-                    next = this_next;
-                    pos += len;
-                    break;
-                }
+        if next == 44
+            && let Some(f) = ext.first_chunk::<8>()
+        {
+            let word = u16::from_be_bytes([f[2], f[3]]);
+            let offset = u32::from(word >> 3) * 8;
+            let more = word & 1 != 0;
+            if frag.is_none() {
+                frag = Some(Ipv6FragHeader {
+                    at: pos,
+                    named_at,
+                    next_header: this_next,
+                    offset,
+                    more,
+                    id: u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
+                });
+            }
+            if offset != 0 {
+                next = this_next;
+                pos += len;
+                break;
             }
         }
         named_at = pos;

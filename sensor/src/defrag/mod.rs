@@ -70,8 +70,12 @@ use crate::decode::{IpVersion, Packet, ipproto};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DefragConfig {
-    /// Overlap resolution (Suricata's `host-os-policy` name).
+    /// Overlap resolution for IPv4 (Suricata's `host-os-policy` name). Default `windows`:
+    /// Suricata's shipped suricata.yaml maps `0.0.0.0/0` to windows.
     pub policy: OverlapPolicy,
+    /// Overlap resolution for IPv6. Default `bsd`: the shipped suricata.yaml names no IPv6
+    /// network, so Suricata falls back to its built-in default.
+    pub policy_v6: OverlapPolicy,
     /// Bytes of fragment data and bookkeeping held at most (Suricata: 32 MB).
     pub memcap: usize,
     /// Datagrams being reassembled at most (Suricata `trackers`: 65535).
@@ -85,7 +89,8 @@ pub struct DefragConfig {
 impl Default for DefragConfig {
     fn default() -> Self {
         Self {
-            policy: OverlapPolicy::default(),
+            policy: OverlapPolicy::Windows,
+            policy_v6: OverlapPolicy::default(),
             memcap: 32 << 20,
             max_trackers: 65_535,
             max_fragments: 1024,
@@ -253,8 +258,12 @@ impl Defragmenter {
         }
         let tracker = self.trackers.remove(&piece.key)?;
         self.mem_used = self.mem_used.saturating_sub(tracker.mem);
+        let policy = match pkt.ip.version {
+            IpVersion::V4 => self.cfg.policy,
+            IpVersion::V6 => self.cfg.policy_v6,
+        };
         let rebuilt = tracker
-            .rebuild(self.cfg.policy)
+            .rebuild(policy)
             .and_then(|(header, payload)| build_datagram(pkt.ip.version, header, &payload));
         match rebuilt {
             Some(d) => {

@@ -47,6 +47,7 @@ fn feed(d: &mut Defragmenter, bytes: &[u8], ts: i64) -> Option<Vec<u8>> {
 fn with_policy(policy: OverlapPolicy) -> Defragmenter {
     Defragmenter::new(DefragConfig {
         policy,
+        policy_v6: policy,
         ..DefragConfig::default()
     })
 }
@@ -401,7 +402,7 @@ proptest! {
             1..80),
         policy in proptest::sample::select(OverlapPolicy::ALL.to_vec()),
     ) {
-        let cfg = DefragConfig { policy, memcap: 8 * 1024, max_trackers: 3, max_fragments: 16, ..DefragConfig::default() };
+        let cfg = DefragConfig { policy, policy_v6: policy, memcap: 8 * 1024, max_trackers: 3, max_fragments: 16, ..DefragConfig::default() };
         let mut d = Defragmenter::new(cfg.clone());
         for (i, (id, off8, more, payload, v6, proto)) in frags.into_iter().enumerate() {
             let off = off8 * 8;

@@ -16,6 +16,7 @@ use super::rule::ast::{
 use super::rule::buffers::BufferId;
 use super::rule::classification::Classifications;
 use super::rule::{RuleError, value_err};
+use crate::applayer::AppProto;
 
 /// A buffer plus the transforms applied to it: the unit one prefilter database covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,6 +56,29 @@ pub enum ProtoFilter {
     Sctp,
 }
 
+/// The packet direction a signature is inspected in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigDir {
+    /// To-server packets only.
+    ToServer,
+    /// To-client packets only.
+    ToClient,
+    /// Either direction.
+    Either,
+}
+
+impl SigDir {
+    /// Whether packets travelling `dir` are inspected.
+    #[must_use]
+    pub fn admits(self, dir: crate::Direction) -> bool {
+        match self {
+            Self::Either => true,
+            Self::ToServer => dir == crate::Direction::ToServer,
+            Self::ToClient => dir == crate::Direction::ToClient,
+        }
+    }
+}
+
 /// Flowbit operations with interned ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CFlowbit {
@@ -91,8 +115,10 @@ pub struct Sig {
     pub action: Action,
     /// Protocol filter.
     pub proto: ProtoFilter,
-    /// Application protocol required (head or implied by buffers), lower-case.
-    pub app_proto: Option<String>,
+    /// Application protocol required (head or implied by buffers).
+    pub app_proto: Option<AppProto>,
+    /// For transaction signatures: the direction of packets they are inspected on.
+    pub dir: SigDir,
     /// Header addresses and ports.
     pub header: super::rule::Header,
     /// `flow:` options.
@@ -105,6 +131,12 @@ pub struct Sig {
     pub lists: Vec<CList>,
     /// Whether any list needs an app-layer transaction.
     pub needs_tx: bool,
+    /// A transaction signature that also inspects the packet payload / stream.
+    pub stream_part: bool,
+    /// A TCP stream signature that also inspects packets whose payload went into the
+    /// stream: Suricata sets this when a payload content has `depth`/`offset` (positions
+    /// that mean "from the packet start") or the rule uses `stream_size`.
+    pub require_packet: bool,
     /// `noalert`.
     pub noalert: bool,
     /// `threshold`.
@@ -250,7 +282,33 @@ pub fn compile(
         .collect::<Result<Vec<_>, _>>()?;
     let needs_tx = lists
         .iter()
-        .any(|l| l.key.buffer == BufferId::FileData || l.key.buffer.info().app.is_some());
+        .any(|l| l.key.buffer == BufferId::FileData || l.key.buffer.info().app.is_some())
+        || rule.checks.iter().any(|c| {
+            matches!(
+                c,
+                Check::Urilen(..)
+                    | Check::TlsVersion(_)
+                    | Check::TlsFingerprint(_)
+                    | Check::SslVersion(_)
+                    | Check::SslState(..)
+            )
+        });
+    // Transaction keywords without a protocol imply one: TLS state keywords TLS,
+    // `file.data` and `urilen` HTTP (the protocol Tocsin extracts bodies and URIs from).
+    let tls_check = rule.checks.iter().any(|c| {
+        matches!(
+            c,
+            Check::TlsVersion(_)
+                | Check::TlsFingerprint(_)
+                | Check::SslVersion(_)
+                | Check::SslState(..)
+        )
+    });
+    let app_proto = match rule.app_proto {
+        None if needs_tx && tls_check => Some(AppProto::Tls),
+        None if needs_tx => Some(AppProto::HttpAny),
+        other => other,
+    };
     let proto = match &rule.header.proto {
         RuleProto::Ip(v) => ProtoFilter::Ip(*v),
         RuleProto::Tcp => ProtoFilter::Tcp {
@@ -327,12 +385,15 @@ pub fn compile(
         priority,
         action: rule.header.action,
         proto,
-        app_proto: rule.app_proto.clone(),
+        app_proto,
+        dir: sig_dir(rule),
         header: rule.header.clone(),
         flow: rule.flow,
         checks: rule.checks.clone(),
         flowbits,
         fast_pattern: fast_pattern(&rule.lists),
+        stream_part: needs_tx && lists.iter().any(|l| l.key.buffer == BufferId::Payload),
+        require_packet: require_packet(rule),
         lists,
         needs_tx,
         noalert: rule.noalert,
@@ -341,6 +402,47 @@ pub fn compile(
         nvars: rule.nvars,
         metadata,
     })
+}
+
+/// The direction a rule is inspected in: its `flow:` direction, else what its buffers
+/// imply (any response-side buffer makes it a response rule: it can only complete there).
+fn sig_dir(rule: &Rule) -> SigDir {
+    use super::rule::buffers::BufDir;
+    match rule.flow.to_server {
+        Some(true) => return SigDir::ToServer,
+        Some(false) => return SigDir::ToClient,
+        None => {}
+    }
+    let mut dirs: Vec<BufDir> = rule.lists.iter().map(|l| l.buffer.info().dir).collect();
+    if rule
+        .checks
+        .iter()
+        .any(|c| matches!(c, Check::TlsFingerprint(_)))
+    {
+        dirs.push(BufDir::ToClient);
+    }
+    if dirs.contains(&BufDir::ToClient) {
+        SigDir::ToClient
+    } else if dirs.contains(&BufDir::ToServer) {
+        SigDir::ToServer
+    } else {
+        SigDir::Either
+    }
+}
+
+/// Whether a stream rule also inspects packets (see [`Sig::require_packet`]).
+fn require_packet(rule: &Rule) -> bool {
+    let anchored = rule
+        .lists
+        .iter()
+        .filter(|l| l.buffer == BufferId::Payload)
+        .flat_map(|l| &l.items)
+        .any(|i| matches!(i, Item::Content(c) if c.depth.is_some() || c.offset.is_some()));
+    anchored
+        || rule
+            .checks
+            .iter()
+            .any(|c| matches!(c, Check::StreamSize(..)))
 }
 
 /// Suricata's flowbits ordering class: set-only 0, set-and-read 1, read-only 2, none 3.

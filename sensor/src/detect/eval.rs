@@ -4,8 +4,9 @@ use super::compile::{CFlowbit, ProtoFilter, Sig};
 use super::content::{InspectCtx, inspect};
 use super::rule::ast::{Check, FlagsModifier, StreamSide};
 use super::rule::buffers::BufferId;
-use super::{DetectThread, Engine, transform};
+use super::{DetectThread, transform};
 use crate::Direction;
+use crate::applayer::AppProto;
 use crate::decode::{IpVersion, Packet, Transport};
 
 /// Per-flow detection state.
@@ -13,6 +14,8 @@ use crate::decode::{IpVersion, Packet, Transport};
 pub struct FlowDetect {
     /// Set flowbits (ids), sorted.
     bits: Vec<u32>,
+    /// Transactions inspected so far, with the progress of the last round.
+    pub(super) txs: Vec<super::tx::TxSeen>,
 }
 
 impl FlowDetect {
@@ -52,8 +55,9 @@ pub struct PacketInput<'a, 'p> {
     pub flow_id: u64,
     /// `flow:established` holds.
     pub established: bool,
-    /// The flow's detected application protocol (`http`, `dns`, ..., `failed`), if any.
-    pub app_proto: Option<&'a str>,
+    /// The flow's application protocol (`Unknown` until detected, `Failed` when detection
+    /// gave up).
+    pub app_proto: AppProto,
     /// Payload bytes seen so far per direction (for `stream_size`).
     pub stream_bytes: [u64; 2],
     /// Reassembled stream data to inspect with this packet (TCP), if any.
@@ -62,6 +66,8 @@ pub struct PacketInput<'a, 'p> {
     pub in_stream: bool,
     /// The packet came out of IP defragmentation.
     pub reassembled_frag: bool,
+    /// A flow-end pseudo packet: only stream and transaction inspection apply to it.
+    pub pseudo: bool,
     /// Per-flow detection state.
     pub flow: &'a mut FlowDetect,
 }
@@ -130,8 +136,8 @@ fn flow_ok(sig: &Sig, input: &PacketInput<'_, '_>) -> bool {
     if f.no_frag && input.reassembled_frag {
         return false;
     }
-    if let Some(app) = sig.app_proto.as_deref()
-        && input.app_proto != Some(app)
+    if let Some(app) = sig.app_proto
+        && !app.matches_flow(input.app_proto)
     {
         return false;
     }
@@ -197,14 +203,16 @@ fn check_ok(c: &Check, input: &PacketInput<'_, '_>) -> bool {
                 StreamSide::Either => cmp.matches(client) || cmp.matches(server),
             }
         }
-        Check::AppLayerProtocol(name, neg) => {
+        Check::AppLayerProtocol(want, neg) => {
             // Until the flow's protocol is known, neither form matches (as in Suricata).
-            input.app_proto.is_some_and(|have| (have == name) != *neg)
+            input.app_proto != AppProto::Unknown && want.matches_flow(input.app_proto) != *neg
         }
-        // Transaction-level checks are evaluated on transactions, not packets.
-        Check::Urilen(..) | Check::TlsVersion(_) | Check::SslVersion(_) | Check::SslState(..) => {
-            false
-        }
+        // Transaction-level checks are evaluated with the transaction (detect::tx).
+        Check::Urilen(..)
+        | Check::TlsVersion(_)
+        | Check::TlsFingerprint(_)
+        | Check::SslVersion(_)
+        | Check::SslState(..) => true,
     }
 }
 
@@ -236,22 +244,23 @@ pub(super) fn apply_flowbits(sig: &Sig, flow: &mut FlowDetect) {
     }
 }
 
-/// Evaluates `sig` on the packet. `Some(stream_match)` when it matches.
-pub(super) fn match_packet(
-    _engine: &Engine,
+/// Header, flow state, packet-level checks and flowbits conditions: everything about a
+/// signature that does not look at a buffer.
+pub(super) fn pre_checks(sig: &Sig, input: &PacketInput<'_, '_>) -> bool {
+    proto_ok(sig, input.pkt)
+        && addresses_ok(sig, input.pkt)
+        && flow_ok(sig, input)
+        && sig.checks.iter().all(|c| check_ok(c, input))
+        && flowbit_conditions_ok(sig, input.flow)
+}
+
+/// Evaluates `sig`'s packet lists (payload/stream and header buffers) on the packet.
+/// `Some(stream_match)` when all of them match (vacuously for none).
+pub(super) fn packet_lists_match(
     sig: &Sig,
     th: &mut DetectThread,
     input: &PacketInput<'_, '_>,
 ) -> Option<bool> {
-    if sig.needs_tx
-        || !proto_ok(sig, input.pkt)
-        || !addresses_ok(sig, input.pkt)
-        || !flow_ok(sig, input)
-        || !sig.checks.iter().all(|c| check_ok(c, input))
-        || !flowbit_conditions_ok(sig, input.flow)
-    {
-        return None;
-    }
     th.vars.clear();
     th.vars.resize(usize::from(sig.nvars), 0);
     let mut stream_match = false;
@@ -261,6 +270,10 @@ pub(super) fn match_packet(
                 Some(s) => stream_match |= s,
                 None => return None,
             }
+            continue;
+        }
+        if !packet_buffer_kind(list.key.buffer) {
+            // App-layer lists are evaluated against transactions (detect::tx).
             continue;
         }
         let buf = packet_buffer(input.pkt, list.key.buffer)?;
@@ -277,6 +290,35 @@ pub(super) fn match_packet(
     Some(stream_match)
 }
 
+/// Evaluates a packet signature on the packet. `Some(stream_match)` when it matches.
+pub(super) fn match_packet(
+    sig: &Sig,
+    th: &mut DetectThread,
+    input: &PacketInput<'_, '_>,
+) -> Option<bool> {
+    if sig.needs_tx || !pre_checks(sig, input) {
+        return None;
+    }
+    // Header-only signatures never match a pseudo packet (it has no real header).
+    if input.pseudo && !sig.lists.iter().any(|l| l.key.buffer == BufferId::Payload) {
+        return None;
+    }
+    packet_lists_match(sig, th, input)
+}
+
+/// Whether a buffer comes from the packet (not from a transaction).
+fn packet_buffer_kind(b: BufferId) -> bool {
+    matches!(
+        b,
+        BufferId::Ipv4Hdr
+            | BufferId::Ipv6Hdr
+            | BufferId::TcpHdr
+            | BufferId::UdpHdr
+            | BufferId::Icmpv4Hdr
+            | BufferId::Icmpv6Hdr
+    )
+}
+
 /// Applies (and caches, for this packet) a transform chain.
 fn transformed(th: &mut DetectThread, key: &super::BufferKey, buf: &[u8]) -> Vec<u8> {
     if let Some((_, v)) = th.transformed.iter().find(|(k, _)| k == key) {
@@ -289,7 +331,7 @@ fn transformed(th: &mut DetectThread, key: &super::BufferKey, buf: &[u8]) -> Vec
 
 /// The payload list: stream first for stream-capable TCP rules, then the packet.
 /// `Some(true)` when the stream matched, `Some(false)` for the packet, `None` no match.
-fn payload_match(
+pub(super) fn payload_match(
     sig: &Sig,
     list: &super::compile::CList,
     th: &mut DetectThread,
@@ -308,8 +350,12 @@ fn payload_match(
     {
         return Some(true);
     }
-    // A packet whose payload went into the stream is covered by stream inspection.
-    if !packets || (stream && input.in_stream) || input.pkt.payload.is_empty() {
+    // A packet whose payload went into the stream is covered by stream inspection, unless
+    // the rule also wants packets (Suricata's SIG_FLAG_REQUIRE_PACKET).
+    if !packets
+        || (stream && input.in_stream && !sig.require_packet)
+        || input.pkt.payload.is_empty()
+    {
         return None;
     }
     inspect(

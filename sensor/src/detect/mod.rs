@@ -20,12 +20,14 @@ pub mod prefilter;
 pub mod rule;
 pub mod threshold;
 pub mod transform;
+mod tx;
 
 use std::sync::Mutex;
 
 pub use compile::{BufferKey, Sig};
 pub use eval::{FlowDetect, PacketInput};
 
+use crate::applayer::{AppLayer, AppProto, TxRef};
 use crate::config::DetectConfig;
 use compile::Interner;
 use prefilter::{Candidates, Mpm, MpmError};
@@ -74,6 +76,9 @@ pub struct EngineStats {
     pub tx_signatures: usize,
     /// Signatures without a fast pattern (evaluated on every packet of their group).
     pub no_fast_pattern: usize,
+    /// Transaction signatures for protocols Tocsin detects but does not parse (they load
+    /// and never match, as in a Suricata built without that parser).
+    pub tx_without_parser: usize,
 }
 
 /// The compiled rule set.
@@ -81,6 +86,7 @@ pub struct EngineStats {
 pub struct Engine {
     sigs: Vec<Sig>,
     groups: [Group; 4],
+    tx_groups: [Group; 3],
     max_patterns: usize,
     flowbits: Interner,
     thresholds: Mutex<ThresholdTable>,
@@ -119,14 +125,34 @@ fn class_of(sig: &Sig) -> Vec<Class> {
         P::Udp => vec![Class::Udp],
         P::Icmp(_) => vec![Class::Icmp],
         P::Sctp => vec![Class::Other],
-        P::Ip(_) => match sig.app_proto.as_deref() {
-            // App rules only ever see flows whose protocol was detected (TCP or UDP).
-            Some("dns" | "sip" | "dhcp" | "ntp" | "tftp" | "snmp" | "ikev2" | "krb5" | "quic") => {
-                vec![Class::Tcp, Class::Udp]
-            }
-            Some(_) => vec![Class::Tcp, Class::Udp],
-            None => vec![Class::Tcp, Class::Udp, Class::Icmp, Class::Other],
-        },
+        // App rules only ever see flows whose protocol was detected (TCP or UDP).
+        P::Ip(_) if sig.app_proto.is_some() => vec![Class::Tcp, Class::Udp],
+        P::Ip(_) => vec![Class::Tcp, Class::Udp, Class::Icmp, Class::Other],
+    }
+}
+
+/// Transaction types with a parser; transaction signatures are grouped by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxKind {
+    Http = 0,
+    Dns = 1,
+    Tls = 2,
+}
+
+fn tx_kind_of_sig(app: Option<AppProto>) -> Option<TxKind> {
+    match app? {
+        AppProto::Http | AppProto::HttpAny => Some(TxKind::Http),
+        AppProto::Dns => Some(TxKind::Dns),
+        AppProto::Tls => Some(TxKind::Tls),
+        _ => None,
+    }
+}
+
+fn tx_kind_of(tx: TxRef<'_>) -> TxKind {
+    match tx {
+        TxRef::Http(_) => TxKind::Http,
+        TxRef::Dns(_) => TxKind::Dns,
+        TxRef::Tls(_) => TxKind::Tls,
     }
 }
 
@@ -157,6 +183,8 @@ impl Engine {
         compile::order(&mut sigs);
         let mut groups: [Group; 4] = Default::default();
         let mut entries: [Vec<(BufferKey, PatternList)>; 4] = Default::default();
+        let mut tx_groups: [Group; 3] = Default::default();
+        let mut tx_entries: [Vec<(BufferKey, PatternList)>; 3] = Default::default();
         let mut stats = EngineStats {
             signatures: sigs.len(),
             ..EngineStats::default()
@@ -164,6 +192,25 @@ impl Engine {
         for sig in &sigs {
             if sig.needs_tx {
                 stats.tx_signatures += 1;
+                let Some(kind) = tx_kind_of_sig(sig.app_proto) else {
+                    stats.tx_without_parser += 1;
+                    continue;
+                };
+                let g = kind as usize;
+                // The prefilter runs on transaction buffers: only app-layer fast patterns.
+                match sig.fast_pattern.as_ref().and_then(|(li, pat, _)| {
+                    let list = sig.lists.get(*li)?;
+                    (list.key.buffer != BufferId::Payload).then_some((list, pat))
+                }) {
+                    Some((list, pat)) => {
+                        let per = &mut tx_entries[g];
+                        match per.iter_mut().find(|(k, _)| *k == list.key) {
+                            Some((_, v)) => v.push((pat.clone(), sig.num)),
+                            None => per.push((list.key.clone(), vec![(pat.clone(), sig.num)])),
+                        }
+                    }
+                    None => tx_groups[g].always.push(sig.num),
+                }
                 continue;
             }
             for class in class_of(sig) {
@@ -195,11 +242,19 @@ impl Engine {
                 groups[g].mpms.push((key, mpm));
             }
         }
+        for (g, per) in tx_entries.into_iter().enumerate() {
+            for (key, pats) in per {
+                let mpm = Mpm::build(&pats)?;
+                max_patterns = max_patterns.max(mpm.patterns());
+                tx_groups[g].mpms.push((key, mpm));
+            }
+        }
         let thresholds = Mutex::new(ThresholdTable::new(cfg.threshold_max_entries));
         Ok((
             Self {
                 sigs,
                 groups,
+                tx_groups,
                 max_patterns,
                 flowbits: interner,
                 thresholds,
@@ -286,7 +341,7 @@ impl Engine {
             let Some(sig) = self.sigs.get(num as usize) else {
                 continue;
             };
-            let Some(stream_match) = eval::match_packet(self, sig, th, input) else {
+            let Some(stream_match) = eval::match_packet(sig, th, input) else {
                 continue;
             };
             eval::apply_flowbits(sig, input.flow);
@@ -306,6 +361,122 @@ impl Engine {
             }
         }
         th.cands.list = cands;
+    }
+
+    /// Inspects the flow's transactions in the packet's direction (`flow_end`: the flow is
+    /// over, every buffer counts as final) and appends alerts, with their `tx_id`, to `out`.
+    /// Call after the packet's app-layer data was parsed and after [`Self::inspect_packet`].
+    pub fn inspect_txs(
+        &self,
+        th: &mut DetectThread,
+        input: &mut PacketInput<'_, '_>,
+        app: &AppLayer,
+        flow_end: bool,
+        out: &mut Vec<Alert>,
+    ) {
+        let dir = input.dir;
+        let mut live: Vec<u64> = Vec::new();
+        for t in app.txs() {
+            live.push(t.id());
+            if !t.inspect_direction(dir) {
+                continue;
+            }
+            let snap = tx::snapshot(t, flow_end);
+            let pos = match input.flow.txs.iter().position(|s| s.id == t.id()) {
+                Some(p) => p,
+                None => {
+                    input.flow.txs.push(tx::TxSeen {
+                        id: t.id(),
+                        last: [None, None],
+                        matched: Vec::new(),
+                    });
+                    input.flow.txs.len() - 1
+                }
+            };
+            let last = input.flow.txs.get(pos).and_then(|s| s.last[dir.index()]);
+            let has_stream = input.stream.is_some_and(|c| !c.is_empty());
+            if last == Some(snap) && !has_stream {
+                continue;
+            }
+            let group = &self.tx_groups[tx_kind_of(t) as usize];
+            th.cands.reset(self.sigs.len(), self.max_patterns);
+            for &s in &group.always {
+                th.cands.add(s);
+            }
+            for (key, mpm) in &group.mpms {
+                let mut idx = 0;
+                while let Some(buf) = tx::tx_buffer(t, key.buffer, dir, idx) {
+                    if key.transforms.is_empty() {
+                        mpm.scan(buf, &mut th.cands);
+                    } else {
+                        mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+                    }
+                    if !key.buffer.info().multi {
+                        break;
+                    }
+                    idx += 1;
+                }
+            }
+            th.cands.sort();
+            let cands = std::mem::take(&mut th.cands.list);
+            let before = out.len();
+            for &num in &cands {
+                let Some(sig) = self.sigs.get(num as usize) else {
+                    continue;
+                };
+                if !tx::dir_ok(sig, t, dir) || !tx::sig_ready(sig, t, dir, snap) {
+                    continue;
+                }
+                if last.is_some_and(|l| tx::sig_ready(sig, t, dir, l)) {
+                    // Evaluated already: only signatures with a stream part that have not
+                    // matched yet try again, and only with a new stream chunk.
+                    let retry = sig.stream_part
+                        && has_stream
+                        && !input
+                            .flow
+                            .txs
+                            .get(pos)
+                            .is_some_and(|s| s.matched.contains(&num));
+                    if !retry {
+                        continue;
+                    }
+                }
+                if !eval::pre_checks(sig, input) || !tx::tx_checks_ok(sig, t) {
+                    continue;
+                }
+                let Some(stream_match) = eval::packet_lists_match(sig, th, input) else {
+                    continue;
+                };
+                if !tx::lists_match(sig, t, dir, th) {
+                    continue;
+                }
+                if sig.stream_part
+                    && let Some(s) = input.flow.txs.get_mut(pos)
+                {
+                    s.matched.push(num);
+                }
+                eval::apply_flowbits(sig, input.flow);
+                if sig.action == rule::Action::Pass {
+                    break;
+                }
+                if sig.noalert || !self.threshold_allows(sig, input) {
+                    continue;
+                }
+                if out.len() - before < self.cfg.packet_alert_max {
+                    out.push(Alert {
+                        sig: num,
+                        tx_id: Some(t.id()),
+                        stream: stream_match,
+                    });
+                }
+            }
+            th.cands.list = cands;
+            if let Some(s) = input.flow.txs.get_mut(pos) {
+                s.last[dir.index()] = Some(snap);
+            }
+        }
+        // Forget transactions the app layer has freed.
+        input.flow.txs.retain(|s| live.contains(&s.id));
     }
 
     fn threshold_allows(&self, sig: &Sig, input: &PacketInput<'_, '_>) -> bool {

@@ -65,11 +65,12 @@ fn run(e: &Engine, frame: &[u8], flow: &mut FlowDetect) -> Vec<u32> {
         dir: crate::Direction::ToServer,
         flow_id: 1,
         established: true,
-        app_proto: None,
+        app_proto: AppProto::Unknown,
         stream_bytes: [0; 2],
         stream: None,
         in_stream: false,
         reassembled_frag: false,
+        pseudo: false,
         flow,
     };
     let mut out = Vec::new();

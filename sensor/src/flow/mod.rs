@@ -67,10 +67,16 @@ pub struct Flow<T> {
 }
 
 impl<T> Flow<T> {
-    /// Whether the flow counts as established for `flow:established`.
+    /// Whether the flow counts as established for `flow:established`: for TCP, the
+    /// handshake completed (closing sessions stay established, as in Suricata); otherwise
+    /// packets were seen in both directions.
     #[must_use]
     pub fn is_established(&self) -> bool {
-        self.state == FlowState::Established
+        if self.proto == crate::decode::ipproto::TCP {
+            self.tcp.established()
+        } else {
+            self.state == FlowState::Established
+        }
     }
 
     /// Direction of a packet from `src:sport` within this flow.

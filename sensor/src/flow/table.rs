@@ -34,7 +34,9 @@ pub struct FlowConfig {
     pub emergency_established_timeout: u32,
     /// Emergency timeout for closed flows.
     pub emergency_closed_timeout: u32,
-    /// Pick up TCP sessions whose handshake was not seen (Suricata's `stream.midstream`).
+    /// Pick up TCP sessions whose handshake was not seen. Not read from `[flow]`: the
+    /// pipeline copies `[stream] midstream` here so flow state and reassembly agree.
+    #[serde(skip)]
     pub midstream: bool,
 }
 

@@ -25,6 +25,9 @@ pub struct AlertContext<'a> {
     pub flowbits: Vec<&'a str>,
     /// App-layer metadata objects (`http`, `dns`, `tls`), when the alert is on a transaction.
     pub app_meta: Option<(&'static str, serde_json::Value)>,
+    /// The packet is a flow-end pseudo packet (`pkt_src: "stream (flow timeout)"`, no
+    /// `pcap_cnt`).
+    pub flow_end: bool,
 }
 
 /// EVE's `proto` string for an IP protocol number.
@@ -61,7 +64,7 @@ pub fn alert_record(
     let mut rec = EveAlert {
         timestamp: pkt.ts.to_string(),
         flow_id: Some(ctx.flow_id),
-        pcap_cnt: Some(pkt.pcap_cnt),
+        pcap_cnt: (!ctx.flow_end).then_some(pkt.pcap_cnt),
         event_type: "alert".to_owned(),
         src_ip: pkt.ip.src.to_string(),
         src_port: ports.then(|| pkt.src_port()),
@@ -70,7 +73,14 @@ pub fn alert_record(
         proto: proto_name(pkt.ip.proto, pkt.ip.version),
         icmp_type,
         icmp_code,
-        pkt_src: Some("wire/pcap".to_owned()),
+        pkt_src: Some(
+            if ctx.flow_end {
+                "stream (flow timeout)"
+            } else {
+                "wire/pcap"
+            }
+            .to_owned(),
+        ),
         metadata,
         tx_id: alert.tx_id,
         alert: AlertInfo {

@@ -123,7 +123,9 @@ impl Default for ReassemblyConfig {
             memcap: 256 << 20,
             toserver_chunk_size: 2560,
             toclient_chunk_size: 2560,
-            raw_overlap: 2560,
+            // Suricata 7 resumes raw inspection exactly at its progress mark; an overlap
+            // would need match positions to avoid re-alerting, so it is opt-in.
+            raw_overlap: 0,
             raw: true,
             midstream: false,
         }

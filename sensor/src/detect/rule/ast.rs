@@ -8,6 +8,7 @@
 use super::address::IpSet;
 use super::buffers::BufferId;
 use super::port::PortSet;
+use crate::applayer::AppProto;
 
 /// What happens when the rule matches. Tocsin is passive: `drop` and `reject` alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,8 +40,8 @@ pub enum RuleProto {
     Icmp(Option<u8>),
     /// `sctp`.
     Sctp,
-    /// An application protocol (`http`, `dns`, `tls`, `ftp`, ...), lower-case as written.
-    App(String),
+    /// An application protocol (`http`, `dns`, `tls`, `ftp`, ...).
+    App(AppProto),
 }
 
 /// The rule header: `action proto src sport -> dst dport`.
@@ -537,9 +538,11 @@ pub enum Check {
     /// `urilen` (on the normalized URI unless raw).
     Urilen(NumCmp, bool),
     /// `app-layer-protocol` (with `!`).
-    AppLayerProtocol(String, bool),
+    AppLayerProtocol(AppProto, bool),
     /// `tls.version`.
     TlsVersion(u16),
+    /// `tls.fingerprint` (legacy keyword; lower-case `aa:bb:...`).
+    TlsFingerprint(String),
     /// `ssl_version` (bit set of versions).
     SslVersion(u8),
     /// `ssl_state` (bit set of states, negated).
@@ -587,7 +590,7 @@ pub struct Rule {
     pub nvars: u8,
     /// Application protocol the rule is limited to: from the head (`alert http`) or implied
     /// by its app-layer buffers (`alert tcp ... http.uri;`).
-    pub app_proto: Option<String>,
+    pub app_proto: Option<AppProto>,
     /// The rule's text (one line, continuations joined).
     pub text: String,
 }

@@ -14,53 +14,12 @@ use super::keywords as kw;
 use super::port::parse_ports;
 use super::vars::Vars;
 use super::{RuleError, value_err};
+use crate::applayer::AppProto;
 
 /// Keywords accepted and ignored because they do not change which packets alert:
 /// `tag` (extra logging of following packets), `prefilter` (an engine hint),
 /// `rawbytes` (a no-op since Suricata 2), `reference`-like metadata is kept elsewhere.
 pub const IGNORED_KEYWORDS: &[&str] = &["tag", "prefilter", "rawbytes"];
-
-/// Application protocols allowed in rule heads (`alert http ...`). Tocsin parses HTTP,
-/// DNS and TLS and detects several others; rules for undetected protocols load and never
-/// see traffic of their protocol, as in a Suricata built without that parser.
-const APP_PROTOS: &[&str] = &[
-    "http",
-    "http1",
-    "dns",
-    "tls",
-    "ssl",
-    "ftp",
-    "ftp-data",
-    "smtp",
-    "ssh",
-    "smb",
-    "dcerpc",
-    "dhcp",
-    "sip",
-    "krb5",
-    "nfs",
-    "ntp",
-    "tftp",
-    "ikev2",
-    "snmp",
-    "rdp",
-    "rfb",
-    "mqtt",
-    "modbus",
-    "dnp3",
-    "enip",
-    "imap",
-    "pop3",
-    "quic",
-    "http2",
-    "telnet",
-    "pgsql",
-    "ldap",
-    "websocket",
-    "bittorrent-dht",
-    "irc",
-    "template",
-];
 
 /// Parses one rule (a single logical line, without the trailing newline).
 ///
@@ -120,12 +79,13 @@ fn parse_header(head: &str, vars: &Vars) -> Result<Header, RuleError> {
         "icmpv4" => RuleProto::Icmp(Some(4)),
         "icmpv6" => RuleProto::Icmp(Some(6)),
         "sctp" => RuleProto::Sctp,
-        p if APP_PROTOS.contains(&p) => RuleProto::App(match p {
-            "http1" => "http".to_owned(),
-            "ssl" => "tls".to_owned(),
-            other => other.to_owned(),
-        }),
-        _ => return Err(RuleError::Protocol((*proto).to_owned())),
+        // Every protocol Suricata 7 names in a rule head; rules for protocols Tocsin only
+        // detects (or does not parse) load and never see traffic of their protocol, as in a
+        // Suricata built without that parser.
+        p => match AppProto::from_rule_name(p) {
+            Some(a) if a.is_known() => RuleProto::App(a),
+            _ => return Err(RuleError::Protocol((*proto).to_owned())),
+        },
     };
     let bidirectional = match *dir {
         "->" => false,
@@ -223,7 +183,7 @@ struct Builder {
     var_names: Vec<String>,
     has_sid: bool,
     /// Application protocol implied so far (rule head or app-layer buffers).
-    app: Option<String>,
+    app: Option<AppProto>,
 }
 
 fn needs_value<'a>(name: &str, v: Option<&'a str>) -> Result<&'a str, RuleError> {
@@ -240,7 +200,7 @@ fn no_value(name: &str, v: Option<&str>) -> Result<(), RuleError> {
 impl Builder {
     fn new(header: Header, text: &str) -> Self {
         let app = match &header.proto {
-            RuleProto::App(a) => Some(a.clone()),
+            RuleProto::App(a) => Some(*a),
             _ => None,
         };
         Self {
@@ -363,15 +323,15 @@ impl Builder {
 
     /// Records the application protocol a buffer implies; two different ones conflict.
     fn use_app(&mut self, buf: BufferId) -> Result<(), RuleError> {
-        let Some(app) = buf.info().app else {
+        let Some(app) = buf.info().app.and_then(AppProto::from_rule_name) else {
             return Ok(());
         };
-        match &self.app {
+        match self.app {
             None => {
-                self.app = Some(app.to_owned());
+                self.app = Some(app);
                 Ok(())
             }
-            Some(a) if a == app => Ok(()),
+            Some(a) if a.matches_flow(app) || app.matches_flow(a) => Ok(()),
             Some(a) => Err(value_err(
                 buf.name(),
                 format!("conflicting protocols: rule is {a}, buffer is {app}"),
@@ -751,11 +711,10 @@ impl Builder {
                     Some(r) => (true, r.trim()),
                     None => (false, v),
                 };
-                let v = v.split(',').next().unwrap_or(v).trim().to_ascii_lowercase();
-                if !APP_PROTOS.contains(&v.as_str()) && v != "failed" && v != "unknown" {
-                    return Err(value_err(name, format!("unknown protocol '{v}'")));
-                }
-                self.check(Check::AppLayerProtocol(v, neg));
+                let v = v.split(',').next().unwrap_or(v).trim();
+                let proto = AppProto::from_rule_name(v)
+                    .ok_or_else(|| value_err(name, format!("unknown protocol '{v}'")))?;
+                self.check(Check::AppLayerProtocol(proto, neg));
             }
             "tls.version" => {
                 let v = needs_value(name, value)?.trim();
@@ -768,6 +727,17 @@ impl Builder {
                         .map_err(|_| value_err(name, "unknown version"))?,
                 };
                 self.check(Check::TlsVersion(n));
+            }
+            "tls.fingerprint" | "tls_fingerprint" => {
+                let v = kw::unquote(needs_value(name, value)?).to_ascii_lowercase();
+                let ok = v.split(':').count() == 20
+                    && v.split(':')
+                        .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+                if !ok {
+                    return Err(value_err(name, "expected 20 hex bytes like aa:bb:..."));
+                }
+                self.use_app(BufferId::TlsCertFingerprint)?;
+                self.check(Check::TlsFingerprint(v));
             }
             "ssl_version" => {
                 let mut bits = 0u8;

@@ -26,7 +26,10 @@ fn a_full_et_style_rule() {
     )
     .unwrap();
     assert_eq!(r.header.action, Action::Alert);
-    assert_eq!(r.header.proto, RuleProto::App("http".into()));
+    assert_eq!(
+        r.header.proto,
+        RuleProto::App(crate::applayer::AppProto::HttpAny)
+    );
     assert_eq!(r.msg, "ET TEST \"quoted\" msg");
     assert_eq!((r.sid, r.rev, r.gid), (2_000_001, 3, 1));
     assert!(r.flow.established);
