@@ -16,7 +16,7 @@ fn write_alerts(path: &Path, sensor: &str, n: u64) {
 /// Alerts with sequence numbers `seqs` (a sensor's stream continues across files).
 fn write_alert_range(path: &Path, sensor: &str, seqs: std::ops::RangeInclusive<u64>) {
     let t0 = now_us() - 86_400_000_000;
-    let mut text = String::with_capacity(usize::try_from(seqs.clone().count()).unwrap() * 400);
+    let mut text = String::with_capacity(seqs.clone().count() * 400);
     for i in seqs {
         let ts = t0 + i64::try_from(i).unwrap() * 1000;
         let dst = format!("10.50.{}.{}", (i / 250) % 250, i % 250);
