@@ -28,6 +28,7 @@ use crate::detect::rule::address::parse_address;
 use crate::detect::rule::classification::Classifications;
 use crate::detect::rule::port::parse_ports;
 use crate::flow::FlowConfig;
+use crate::output::forward::ForwardConfig;
 use crate::reassembly::ReassemblyConfig;
 
 /// The whole sensor configuration.
@@ -54,6 +55,10 @@ pub struct SensorConfig {
     pub app_layer: AppLayerConfig,
     /// Detection engine.
     pub detect: DetectConfig,
+    /// Forwarding to the correlator (off without a URL).
+    pub forward: Option<ForwardConfig>,
+    /// Worker threads for offline runs and live capture; 0 = one per CPU core.
+    pub workers: usize,
 }
 
 /// Who this sensor is.
