@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use tocsin_sensor::config::{ChecksumMode, SensorConfig};
 use tocsin_sensor::detect::Engine;
 use tocsin_sensor::detect::rule::{self, LoadReport};
-use tocsin_sensor::output::eve::{AlertSink, EveFile};
+use tocsin_sensor::output::eve::{AlertSink, EveFile, stats_record};
 use tocsin_sensor::output::forward::Forwarder;
 use tocsin_sensor::pipeline::{RunOptions, run_pcap};
 
@@ -188,6 +188,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = &summary.truncated {
         tracing::warn!("{t}; alerts up to that point were written");
     }
+    // A final `stats` record in the EVE file (not forwarded: the correlator takes alerts).
+    let now = tocsin_sensor::Timestamp(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros()),
+        )
+        .unwrap_or(0),
+    );
+    let sensor = tocsin_eve::SensorInfo {
+        id: cfg.sensor.id.clone(),
+        agency: cfg.sensor.agency.clone(),
+    };
+    let record = stats_record(now, &summary.stats, summary.elapsed, &sensor);
+    sink.file.write_line(record.to_string().as_bytes())?;
+    sink.file.flush()?;
     println!(
         "tocsin: {} -> {}",
         summary.stats.summary(summary.elapsed),

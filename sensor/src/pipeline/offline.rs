@@ -267,6 +267,7 @@ fn run_workers(
                         tx: line_tx,
                     };
                     for batch in rx {
+                        worker.stats.packets += batch.len() as u64;
                         for p in batch.packets() {
                             match decode::decode(link, p.data, p.ts, p.pcap_cnt) {
                                 Ok(pkt) => worker.process(&pkt, &mut sink)?,
@@ -352,8 +353,14 @@ fn run_workers(
                 alerts,
                 flows,
                 flows_evicted,
+                stages,
+                packets,
                 ..
             } = worker_stats;
+            for (name, v) in stages {
+                *stats.stages.entry(name).or_insert(0) += v;
+            }
+            stats.worker_packets.push(packets);
             for (kind, v) in decode_errors {
                 *stats.decode_errors.entry(kind).or_insert(0) += v;
             }

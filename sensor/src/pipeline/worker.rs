@@ -404,6 +404,9 @@ impl<'e> Worker<'e> {
         let fs = self.flows.stats();
         self.stats.flows_evicted = fs.evicted;
         self.stats.alerts = self.out.written;
+        self.stats.add_stage(&fs.counters());
+        self.stats.add_stage(&self.defrag.stats().counters());
+        self.stats.add_stage(&self.reasm.stats().counters());
         Ok(())
     }
 }
