@@ -116,6 +116,9 @@ pub struct DetectConfig {
     pub packet_alert_max: usize,
     /// Upper bound on hosts tracked by `threshold`/`detection_filter` (memory cap).
     pub threshold_max_entries: usize,
+    /// Prefilter backend: `"auto"` (Hyperscan where compiled in, else aho-corasick),
+    /// `"hyperscan"` (fail if unavailable) or `"aho-corasick"`. Alerts are the same.
+    pub prefilter: crate::detect::prefilter::Backend,
 }
 
 impl Default for DetectConfig {
@@ -123,6 +126,7 @@ impl Default for DetectConfig {
         Self {
             packet_alert_max: 15,
             threshold_max_entries: 1 << 20,
+            prefilter: crate::detect::prefilter::Backend::Auto,
         }
     }
 }
