@@ -246,11 +246,12 @@ impl<'e> Worker<'e> {
         let stream_bytes = stream_sizes(ext.tcp.as_ref());
         self.alerts.clear();
         // Packet signatures, with the raw stream chunk of this direction.
-        let chunk = ext
-            .tcp
-            .as_ref()
-            .and_then(|s| s.raw_data(&self.reasm, dir))
-            .map(|c| (c.data.to_vec(), c.end()));
+        // The chunk borrows the session's buffer (no copy) while detection runs.
+        let FlowExt {
+            detect, tcp, app, ..
+        } = ext;
+        let chunk = tcp.as_ref().and_then(|s| s.raw_data(&self.reasm, dir));
+        let chunk_end = chunk.as_ref().map(crate::reassembly::RawChunk::end);
         let mut input = PacketInput {
             pkt,
             dir,
@@ -258,20 +259,20 @@ impl<'e> Worker<'e> {
             established,
             app_proto,
             stream_bytes,
-            stream: chunk.as_ref().map(|(d, _)| d.as_slice()),
+            stream: chunk.map(|c| c.data),
             in_stream,
             reassembled_frag: reassembled,
             pseudo: false,
-            flow: &mut ext.detect,
+            flow: detect,
         };
         engine.inspect_packet(&mut self.detect, &mut input, &mut self.alerts);
-        if let Some(app) = ext.app.as_ref() {
+        if let Some(app) = app.as_ref() {
             engine.inspect_txs(&mut self.detect, &mut input, app, false, &mut self.alerts);
         }
-        if let (Some((_, end)), Some(session)) = (chunk, ext.tcp.as_mut()) {
+        if let (Some(end), Some(session)) = (chunk_end, tcp.as_mut()) {
             session.raw_inspected(&mut self.reasm, dir, end);
         }
-        mark_inspected(ext.app.as_mut(), dir, false);
+        mark_inspected(app.as_mut(), dir, false);
         let ctx = AlertSource {
             pkt,
             flow_id,
@@ -526,11 +527,13 @@ fn trigger_raw(
 /// the flow ended), so it can free them.
 fn mark_inspected(app: Option<&mut AppLayer>, dir: Direction, ended: bool) {
     let Some(app) = app else { return };
-    let done: Vec<u64> = app
-        .txs()
-        .filter(|t| ended || t.is_complete(dir) || !t.inspect_direction(dir))
-        .map(|t| t.id())
-        .collect();
+    // Usually zero or one transaction is done: a small inline buffer, no allocation.
+    let mut done: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
+    done.extend(
+        app.txs()
+            .filter(|t| ended || t.is_complete(dir) || !t.inspect_direction(dir))
+            .map(|t| t.id()),
+    );
     for id in done {
         app.tx_inspected(id, dir);
     }
