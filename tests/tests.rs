@@ -9,4 +9,5 @@
 
 mod common;
 mod correlator;
+mod dashboards;
 mod sensor;

@@ -1,0 +1,1 @@
+//! Panel queries on seeded data (see mod.rs).
