@@ -10,4 +10,5 @@
 mod common;
 mod correlator;
 mod dashboards;
+mod packaging;
 mod sensor;
