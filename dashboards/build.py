@@ -327,7 +327,7 @@ def incident():
         "One incident: its alerts, hosts, ticket history and audit trail.",
         panels,
         [query_var("incident", "Incident",
-                   "SELECT toString(id) FROM incidents FINAL WHERE $__timeFilter(last_seen) ORDER BY last_seen DESC LIMIT 200")],
+                   "SELECT toString(id) FROM incidents FINAL WHERE $__timeFilter(last_seen) ORDER BY severity, last_seen DESC LIMIT 200")],
         ["soc", "response"],
         links=[("National overview", "tocsin-national"), ("Agency", "tocsin-agency")],
     )

@@ -171,3 +171,31 @@ fn provisioning_files_describe_the_datasource_and_dashboards() {
     assert_eq!(prov["providers"][0]["type"], "file");
     assert!(prov["providers"][0]["options"]["path"].is_string());
 }
+
+mod seed;
+
+/// Every panel query, on data made by the real pipeline; prints each query's time.
+#[test]
+fn every_panel_query_runs_on_seeded_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = seed::seed(tmp.path());
+    // The range an analyst would pick: from a bit before the first alert to a bit after now,
+    // with the interval Grafana derives for ~1000 points (at least a minute).
+    let (from, to) = (s.first_s - 600, s.last_s + 600);
+    let range = expand::Range {
+        from,
+        to,
+        interval_s: ((to - from) / 1000).max(60),
+    };
+    let report = queries::run_all(&s.ch_url, &s.db, range);
+    assert_eq!(report.len(), 31, "every panel ran once with default variables");
+    for r in &report {
+        println!(
+            "{:<10} {:<40} {:>5} rows {:>7.1} ms",
+            r.dashboard,
+            r.panel,
+            r.rows,
+            r.elapsed.as_secs_f64() * 1e3
+        );
+    }
+}
