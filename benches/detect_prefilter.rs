@@ -1,11 +1,12 @@
 //! Prefilter scan speed (MB/s) on a fixed corpus: the payloads of the demo scenario,
-//! scanned with 100, 1,000 and 10,000 generated literal patterns.
+//! scanned with 100, 1,000 and 10,000 generated literal patterns, on each backend
+//! (aho-corasick, and Hyperscan when the `hyperscan` feature is on).
 //! Run: cargo bench --bench detect_prefilter
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tocsin_sensor::Timestamp;
 use tocsin_sensor::decode::{LinkType, decode};
-use tocsin_sensor::detect::prefilter::{Candidates, Mpm};
+use tocsin_sensor::detect::prefilter::{Backend, Candidates, Mpm};
 use tocsin_traffic::{Rng, Scenario, ScenarioConfig};
 
 fn corpus() -> Vec<Vec<u8>> {
@@ -40,26 +41,33 @@ fn patterns(n: usize) -> Vec<(Vec<u8>, u32)> {
 fn bench(c: &mut Criterion) {
     let payloads = corpus();
     let bytes: usize = payloads.iter().map(Vec::len).sum();
-    let mut g = c.benchmark_group("prefilter_aho_corasick");
-    g.throughput(Throughput::Bytes(bytes as u64));
-    for n in [100usize, 1_000, 10_000] {
-        let Ok(mpm) = Mpm::build(&patterns(n)) else {
-            panic!("prefilter build failed for {n} patterns");
-        };
-        let mut cands = Candidates::default();
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| {
-                let mut hits = 0usize;
-                for p in &payloads {
-                    cands.reset(n, n);
-                    mpm.scan(p, &mut cands);
-                    hits += cands.list.len();
-                }
-                hits
-            });
-        });
+    let mut backends = vec![("prefilter_aho_corasick", Backend::AhoCorasick)];
+    if Backend::hyperscan_compiled() {
+        backends.push(("prefilter_hyperscan", Backend::Hyperscan));
     }
-    g.finish();
+    for (group, backend) in backends {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        for n in [100usize, 1_000, 10_000] {
+            let mpm = match Mpm::build_with(&patterns(n), backend) {
+                Ok(m) => m,
+                Err(e) => panic!("{backend} prefilter build failed for {n} patterns: {e}"),
+            };
+            let mut cands = Candidates::default();
+            g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter(|| {
+                    let mut hits = 0usize;
+                    for p in &payloads {
+                        cands.reset(n, n);
+                        mpm.scan(p, &mut cands);
+                        hits += cands.list.len();
+                    }
+                    hits
+                });
+            });
+        }
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let cfg = DefragConfig {
         policy: OverlapPolicy::ALL[usize::from(sel) % OverlapPolicy::ALL.len()],
+        policy_v6: OverlapPolicy::ALL[usize::from(sel >> 4) % OverlapPolicy::ALL.len()],
         memcap: 64 * 1024,
         max_trackers: 8,
         max_fragments: 64,

@@ -28,6 +28,7 @@ use crate::detect::rule::address::parse_address;
 use crate::detect::rule::classification::Classifications;
 use crate::detect::rule::port::parse_ports;
 use crate::flow::FlowConfig;
+use crate::output::forward::ForwardConfig;
 use crate::reassembly::ReassemblyConfig;
 
 /// The whole sensor configuration.
@@ -54,6 +55,10 @@ pub struct SensorConfig {
     pub app_layer: AppLayerConfig,
     /// Detection engine.
     pub detect: DetectConfig,
+    /// Forwarding to the correlator (off without a URL).
+    pub forward: Option<ForwardConfig>,
+    /// Worker threads for offline runs and live capture; 0 = one per CPU core.
+    pub workers: usize,
 }
 
 /// Who this sensor is.
@@ -111,6 +116,9 @@ pub struct DetectConfig {
     pub packet_alert_max: usize,
     /// Upper bound on hosts tracked by `threshold`/`detection_filter` (memory cap).
     pub threshold_max_entries: usize,
+    /// Prefilter backend: `"auto"` (Hyperscan where compiled in, else aho-corasick),
+    /// `"hyperscan"` (fail if unavailable) or `"aho-corasick"`. Alerts are the same.
+    pub prefilter: crate::detect::prefilter::Backend,
 }
 
 impl Default for DetectConfig {
@@ -118,6 +126,7 @@ impl Default for DetectConfig {
         Self {
             packet_alert_max: 15,
             threshold_max_entries: 1 << 20,
+            prefilter: crate::detect::prefilter::Backend::Auto,
         }
     }
 }

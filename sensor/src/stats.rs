@@ -22,6 +22,10 @@ pub struct RunStats {
     pub flows: u64,
     /// Flows evicted because the flow table was full.
     pub flows_evicted: u64,
+    /// Stage counters by dotted name (`defrag.overlaps`, `tcp.gaps`, `flow.evicted`, ...).
+    pub stages: BTreeMap<&'static str, u64>,
+    /// Packets handled per worker thread (load balance).
+    pub worker_packets: Vec<u64>,
 }
 
 impl RunStats {
@@ -39,6 +43,50 @@ impl RunStats {
         self.alerts += other.alerts;
         self.flows += other.flows;
         self.flows_evicted += other.flows_evicted;
+        for (k, v) in &other.stages {
+            *self.stages.entry(k).or_insert(0) += v;
+        }
+        self.worker_packets.extend_from_slice(&other.worker_packets);
+    }
+
+    /// Adds stage counters (`(name, value)` pairs from a stage's `counters()`).
+    pub fn add_stage(&mut self, counters: &[(&'static str, u64)]) {
+        for (k, v) in counters {
+            *self.stages.entry(k).or_insert(0) += v;
+        }
+    }
+
+    /// Suricata-style `stats` object: `decoder`, `flow`, `defrag`, `tcp`, `detect`, ...
+    #[must_use]
+    pub fn to_json(&self, elapsed: Duration) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        let mut root = Map::new();
+        root.insert("uptime".into(), json!(elapsed.as_secs()));
+        root.insert(
+            "decoder".into(),
+            json!({
+                "pkts": self.packets,
+                "bytes": self.bytes,
+                "invalid": self.decode_error_total(),
+                "errors": self.decode_errors,
+                "anomalies": self.decode_anomalies,
+                "bad_checksums": self.bad_checksums,
+            }),
+        );
+        root.insert("detect".into(), json!({ "alert": self.alerts }));
+        for (name, v) in &self.stages {
+            let (section, key) = name.split_once('.').unwrap_or(("other", name));
+            let entry = root
+                .entry(section.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = entry {
+                m.insert(key.to_owned(), json!(v));
+            }
+        }
+        if !self.worker_packets.is_empty() {
+            root.insert("workers".into(), json!({ "packets": self.worker_packets }));
+        }
+        Value::Object(root)
     }
 
     /// Total undecodable frames.

@@ -1,14 +1,15 @@
 //! `tocsin sensor`: inspect a pcap file with rules and write EVE alerts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tocsin_sensor::config::{ChecksumMode, SensorConfig};
 use tocsin_sensor::detect::Engine;
 use tocsin_sensor::detect::rule::{self, LoadReport};
-use tocsin_sensor::output::eve::EveFile;
+use tocsin_sensor::output::eve::{AlertSink, EveFile, stats_record};
+use tocsin_sensor::output::forward::Forwarder;
 use tocsin_sensor::pipeline::{RunOptions, run_pcap};
 
 /// Inspect traffic with Suricata-syntax rules and write alerts as EVE JSON.
@@ -46,9 +47,19 @@ pub struct Args {
     /// `sensor.agency=MIC.DEPT-3`, `vars.port.HTTP_PORTS=[80,8080]`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Worker threads (default: one per CPU core, or `workers` from the config).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// `single`: everything on one thread (Suricata's single runmode); `workers`: a
+    /// reading thread feeding --workers detection threads (default).
+    #[arg(long, value_name = "MODE", value_parser = ["single", "workers"], default_value = "workers")]
+    runmode: String,
     /// Do not show progress, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Forwarding to a correlator.
+    #[command(flatten)]
+    forward: super::forward_args::ForwardArgs,
 }
 
 /// Applies one `--set KEY=VALUE`.
@@ -137,12 +148,31 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if !args.pcap.exists() {
         bail!("{}: no such file", args.pcap.display());
     }
+    let forward = args.forward.to_config(cfg.forward.clone())?;
     let engine = load_engine(&cfg, &files)?;
     std::fs::create_dir_all(&args.log_dir)
         .with_context(|| format!("creating log dir {}", args.log_dir.display()))?;
     let eve_path = args.log_dir.join("eve.json");
-    let mut sink =
+    let file =
         EveFile::create(&eve_path).with_context(|| format!("opening {}", eve_path.display()))?;
+    let forwarder = match forward {
+        Some(fc) => Some(
+            Forwarder::start(fc.clone())
+                .with_context(|| format!("starting the forwarder to {}", fc.url))?,
+        ),
+        None => None,
+    };
+    let mut sink = TeeSink {
+        file,
+        forwarder: forwarder.as_ref(),
+    };
+    let workers = match args.runmode.as_str() {
+        "single" => 1,
+        _ => args
+            .workers
+            .or((cfg.workers > 0).then_some(cfg.workers))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+    };
     let summary = run_pcap(
         &engine,
         &cfg,
@@ -151,20 +181,61 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         RunOptions {
             checksums: false,
             progress: !args.no_progress,
+            workers: workers.max(1),
         },
     )
     .with_context(|| format!("reading {}", args.pcap.display()))?;
     if let Some(t) = &summary.truncated {
         tracing::warn!("{t}; alerts up to that point were written");
     }
+    // A final `stats` record in the EVE file (not forwarded: the correlator takes alerts).
+    let now = tocsin_sensor::Timestamp(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros()),
+        )
+        .unwrap_or(0),
+    );
+    let sensor = tocsin_eve::SensorInfo {
+        id: cfg.sensor.id.clone(),
+        agency: cfg.sensor.agency.clone(),
+    };
+    let record = stats_record(now, &summary.stats, summary.elapsed, &sensor);
+    sink.file.write_line(record.to_string().as_bytes())?;
+    sink.file.flush()?;
     println!(
         "tocsin: {} -> {}",
         summary.stats.summary(summary.elapsed),
-        display(&eve_path)
+        eve_path.display()
     );
+    if let Some(f) = forwarder {
+        let grace = Duration::from_secs(30);
+        let st = f.shutdown(grace);
+        println!(
+            "tocsin: forwarded {} alerts ({} stored, {} duplicates, {} rejected, {} bytes still spooled)",
+            st.submitted, st.accepted, st.duplicates, st.rejected, st.pending_bytes
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn display(p: &Path) -> String {
-    p.display().to_string()
+/// Writes each alert to the EVE file and, when forwarding, to the durable spool.
+struct TeeSink<'f> {
+    file: EveFile,
+    forwarder: Option<&'f Forwarder>,
+}
+
+impl AlertSink for TeeSink<'_> {
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.file.write_line(line)?;
+        if let Some(f) = self.forwarder {
+            f.submit(line).map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }

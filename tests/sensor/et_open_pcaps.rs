@@ -4,7 +4,8 @@
 //! alerted on `../NAME.pcap` with every ET Open rule enabled and HOME_NET/EXTERNAL_NET set
 //! to `any`. This test does the same with Tocsin and compares, per pcap, the multisets of
 //! (sid, src_ip, src_port, dest_ip, dest_port, proto). It prints matches, misses and extras
-//! per sid, and fails when a difference is not listed in `et-open-known-diffs.txt` (one
+//! per sid (and checks that two worker threads give the same alerts as one), and fails
+//! when a difference is not listed in `et-open-known-diffs.txt` (one
 //! `pcap sid miss|extra count` per line, each with the reason it is known), or when a listed
 //! difference has disappeared (then shrink the list).
 

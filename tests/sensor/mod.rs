@@ -1,4 +1,5 @@
 //! Sensor integration tests.
 
+mod cli;
 mod et_open_pcaps;
 mod suricata_verify;

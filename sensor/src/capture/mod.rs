@@ -3,7 +3,9 @@
 //! Output: [`Frame`]s borrowing libpcap's buffer until the next call, in file order, with
 //! their timestamp converted to [`Timestamp`] once. A truncated file ends the stream with
 //! [`CaptureError::Truncated`] after the last whole packet, so callers keep what was read.
-//! Live capture arrives with the line-rate pipeline (`live` module).
+//! Live capture from an interface: [`live`].
+
+pub mod live;
 
 use std::path::{Path, PathBuf};
 

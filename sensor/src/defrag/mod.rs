@@ -127,6 +127,26 @@ pub struct DefragStats {
     pub mem_used: u64,
 }
 
+impl DefragStats {
+    /// The counters as `("defrag.<name>", value)` pairs, for stats records.
+    #[must_use]
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("defrag.fragments", self.fragments),
+            ("defrag.reassembled", self.reassembled),
+            ("defrag.timeouts", self.timeouts),
+            ("defrag.memcap_drops", self.memcap_drops),
+            ("defrag.tracker_drops", self.tracker_drops),
+            ("defrag.overlaps", self.overlaps),
+            ("defrag.tiny_fragments", self.tiny_fragments),
+            ("defrag.max_fragments_exceeded", self.max_fragments_exceeded),
+            ("defrag.invalid", self.invalid),
+            ("defrag.trackers", self.trackers),
+            ("defrag.mem_used", self.mem_used),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct DefragKey {
     src: IpAddr,

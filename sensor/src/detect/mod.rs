@@ -375,7 +375,7 @@ impl Engine {
         out: &mut Vec<Alert>,
     ) {
         let dir = input.dir;
-        let mut live: Vec<u64> = Vec::new();
+        let mut live: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
         for t in app.txs() {
             live.push(t.id());
             if !t.inspect_direction(dir) {

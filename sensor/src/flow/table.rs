@@ -70,6 +70,19 @@ pub struct FlowStats {
     pub emergencies: u64,
 }
 
+impl FlowStats {
+    /// The counters as `("flow.<name>", value)` pairs, for stats records.
+    #[must_use]
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("flow.created", self.created),
+            ("flow.timed_out", self.timed_out),
+            ("flow.evicted", self.evicted),
+            ("flow.emergencies", self.emergencies),
+        ]
+    }
+}
+
 /// The result of looking up a packet's flow.
 #[derive(Debug)]
 pub struct Lookup<'a, T> {

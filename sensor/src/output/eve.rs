@@ -112,6 +112,22 @@ pub fn alert_record(
     Some(rec)
 }
 
+/// An EVE `stats` record (Suricata's event type for counters) with the sensor identity.
+#[must_use]
+pub fn stats_record(
+    ts: crate::Timestamp,
+    stats: &crate::stats::RunStats,
+    elapsed: std::time::Duration,
+    sensor: &SensorInfo,
+) -> serde_json::Value {
+    serde_json::json!({
+        "timestamp": ts.to_string(),
+        "event_type": "stats",
+        "stats": stats.to_json(elapsed),
+        "sensor": sensor,
+    })
+}
+
 /// Where alert lines go: the EVE file, and optionally a forwarder.
 pub trait AlertSink {
     /// Takes one serialized EVE line (without the newline).

@@ -286,6 +286,33 @@ pub struct ReassemblyStats {
     pub mem_used: u64,
 }
 
+impl ReassemblyStats {
+    /// The counters as `("tcp.<name>", value)` pairs, for stats records.
+    #[must_use]
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("tcp.sessions", self.sessions),
+            ("tcp.midstream_pickups", self.midstream_pickups),
+            ("tcp.untracked_packets", self.untracked_packets),
+            ("tcp.data_packets", self.data_packets),
+            ("tcp.bytes_stored", self.bytes_stored),
+            ("tcp.overlaps", self.overlaps),
+            ("tcp.overlap_different_data", self.overlap_different_data),
+            ("tcp.retransmissions", self.retransmissions),
+            ("tcp.out_of_window", self.out_of_window),
+            ("tcp.memcap_drops", self.memcap_drops),
+            ("tcp.memcap_drop_bytes", self.memcap_drop_bytes),
+            ("tcp.depth_reached", self.depth_reached),
+            ("tcp.bytes_beyond_depth", self.bytes_beyond_depth),
+            ("tcp.gaps", self.gaps),
+            ("tcp.rst_with_data", self.rst_with_data),
+            ("tcp.syn_with_data", self.syn_with_data),
+            ("tcp.data_after_close", self.data_after_close),
+            ("tcp.mem_used", self.mem_used),
+        ]
+    }
+}
+
 /// Per-packet stream events (bit flags), for decoder-event style rules and logging.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct StreamEvents(pub u32);

@@ -1,11 +1,5 @@
-//! Wiring: capture → decode → defrag → flow → reassembly → app layer → detect → output.
-//! No protocol logic lives here.
-//!
-//! A [`Worker`] owns a flow table, a defragmenter, a reassembly context and detection
-//! scratch space, and processes decoded packets in order; nothing in it is shared, so
-//! several workers can run on separate threads with packets split by
-//! [`crate::flow::FlowKey::hash`]. [`run_pcap`] drives one worker over a pcap file
-//! (Suricata's `single` runmode).
+//! A worker: one flow table and everything per flow behind it (defragmentation, TCP
+//! reassembly, app layer, detection state), processing decoded packets in order.
 //!
 //! Per packet: a fragment is inspected as an IP packet, then handed to the defragmenter;
 //! a rebuilt datagram is decoded and processed like a captured packet. TCP packets go
@@ -16,17 +10,13 @@
 //! flushed and inspected one last time through pseudo packets, as Suricata does at flow
 //! timeout (`pkt_src: "stream (flow timeout)"`).
 
-use std::io::{self, IsTerminal, Write};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::io;
 
-use sha2::Digest as _;
 use tocsin_eve::{AlertId, SensorInfo};
 
 use crate::Direction;
 use crate::applayer::{AppLayer, AppLayerConfig, AppProto};
-use crate::capture::{CaptureError, PcapFile};
-use crate::config::{ChecksumMode, SensorConfig};
+use crate::config::SensorConfig;
 use crate::decode::{
     self, IpLayer, IpVersion, Packet, TcpHeader, Transport, UdpHeader, ipproto, tcpflag,
 };
@@ -34,7 +24,7 @@ use crate::defrag::Defragmenter;
 use crate::detect::{Alert, DetectThread, Engine, FlowDetect, PacketInput};
 use crate::flow::{Flow, FlowTable};
 use crate::output::eve::{AlertContext, AlertSink, alert_record};
-use crate::reassembly::{AppChunk, Reassembler, TcpSession};
+use crate::reassembly::{AppChunk, MemBudget, Reassembler, TcpSession};
 use crate::stats::RunStats;
 
 /// Per-flow state of the stages after the flow table.
@@ -51,17 +41,6 @@ pub struct FlowExt {
     /// Per direction, the highest transaction id whose completion triggered raw stream
     /// inspection.
     pub raw_triggered: [Option<u64>; 2],
-}
-
-/// Why a run stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// The capture could not be opened.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// Alerts could not be written.
-    #[error("writing alerts: {0}")]
-    Output(#[from] io::Error),
 }
 
 /// Processes decoded packets for a set of flows.
@@ -87,7 +66,11 @@ struct AlertWriter<'e> {
     engine: &'e Engine,
     sensor: SensorInfo,
     stream_id: u64,
+    /// This worker's alerts are numbered `seq * stride + offset`, so IDs of several workers
+    /// never collide and stay the same when the same input is split the same way.
     seq: u64,
+    stride: u64,
+    offset: u64,
     line: Vec<u8>,
     written: u64,
 }
@@ -103,13 +86,40 @@ impl<'e> Worker<'e> {
     /// A worker for `engine`. `stream_id` identifies the capture run in alert IDs.
     #[must_use]
     pub fn new(engine: &'e Engine, cfg: &SensorConfig, stream_id: u64, checksums: bool) -> Self {
+        Self::with_budget(
+            engine,
+            cfg,
+            stream_id,
+            checksums,
+            MemBudget::new(cfg.stream.memcap),
+            (0, 1),
+        )
+    }
+
+    /// A worker sharing the reassembly `budget` with others, the `index`-th of `count`
+    /// (`ids` = (index, count)), for multi-threaded runs.
+    #[must_use]
+    pub fn with_budget(
+        engine: &'e Engine,
+        cfg: &SensorConfig,
+        stream_id: u64,
+        checksums: bool,
+        budget: MemBudget,
+        ids: (u64, u64),
+    ) -> Self {
         let mut flow_cfg = cfg.flow.clone();
         flow_cfg.midstream = cfg.stream.midstream;
+        // Flow and fragment tables are per worker: split their caps.
+        let n = usize::try_from(ids.1.max(1)).unwrap_or(1);
+        flow_cfg.max_flows = (flow_cfg.max_flows / n).max(1);
+        let mut defrag_cfg = cfg.defrag.clone();
+        defrag_cfg.memcap = (defrag_cfg.memcap / n).max(1);
+        defrag_cfg.max_trackers = (defrag_cfg.max_trackers / n).max(1);
         Self {
             engine,
             flows: FlowTable::new(flow_cfg),
-            defrag: Defragmenter::new(cfg.defrag.clone()),
-            reasm: Reassembler::new(cfg.stream.clone()),
+            defrag: Defragmenter::new(defrag_cfg),
+            reasm: Reassembler::with_budget(cfg.stream.clone(), budget),
             app_cfg: cfg.app_layer.clone(),
             detect: DetectThread::new(),
             alerts: Vec::new(),
@@ -122,6 +132,8 @@ impl<'e> Worker<'e> {
                 },
                 stream_id,
                 seq: 0,
+                stride: ids.1.max(1),
+                offset: ids.0,
                 line: Vec::with_capacity(1024),
                 written: 0,
             },
@@ -234,11 +246,12 @@ impl<'e> Worker<'e> {
         let stream_bytes = stream_sizes(ext.tcp.as_ref());
         self.alerts.clear();
         // Packet signatures, with the raw stream chunk of this direction.
-        let chunk = ext
-            .tcp
-            .as_ref()
-            .and_then(|s| s.raw_data(&self.reasm, dir))
-            .map(|c| (c.data.to_vec(), c.end()));
+        // The chunk borrows the session's buffer (no copy) while detection runs.
+        let FlowExt {
+            detect, tcp, app, ..
+        } = ext;
+        let chunk = tcp.as_ref().and_then(|s| s.raw_data(&self.reasm, dir));
+        let chunk_end = chunk.as_ref().map(crate::reassembly::RawChunk::end);
         let mut input = PacketInput {
             pkt,
             dir,
@@ -246,20 +259,20 @@ impl<'e> Worker<'e> {
             established,
             app_proto,
             stream_bytes,
-            stream: chunk.as_ref().map(|(d, _)| d.as_slice()),
+            stream: chunk.map(|c| c.data),
             in_stream,
             reassembled_frag: reassembled,
             pseudo: false,
-            flow: &mut ext.detect,
+            flow: detect,
         };
         engine.inspect_packet(&mut self.detect, &mut input, &mut self.alerts);
-        if let Some(app) = ext.app.as_ref() {
+        if let Some(app) = app.as_ref() {
             engine.inspect_txs(&mut self.detect, &mut input, app, false, &mut self.alerts);
         }
-        if let (Some((_, end)), Some(session)) = (chunk, ext.tcp.as_mut()) {
+        if let (Some(end), Some(session)) = (chunk_end, tcp.as_mut()) {
             session.raw_inspected(&mut self.reasm, dir, end);
         }
-        mark_inspected(ext.app.as_mut(), dir, false);
+        mark_inspected(app.as_mut(), dir, false);
         let ctx = AlertSource {
             pkt,
             flow_id,
@@ -392,6 +405,9 @@ impl<'e> Worker<'e> {
         let fs = self.flows.stats();
         self.stats.flows_evicted = fs.evicted;
         self.stats.alerts = self.out.written;
+        self.stats.add_stage(&fs.counters());
+        self.stats.add_stage(&self.defrag.stats().counters());
+        self.stats.add_stage(&self.reasm.stats().counters());
         Ok(())
     }
 }
@@ -434,7 +450,7 @@ impl AlertWriter<'_> {
             let id = AlertId {
                 sensor: self.sensor.id.clone(),
                 stream: self.stream_id,
-                seq: self.seq,
+                seq: (self.seq - 1) * self.stride + self.offset + 1,
             };
             if let Some(rec) = alert_record(engine, alert, &ctx, &self.sensor, &id) {
                 self.line.clear();
@@ -511,11 +527,13 @@ fn trigger_raw(
 /// the flow ended), so it can free them.
 fn mark_inspected(app: Option<&mut AppLayer>, dir: Direction, ended: bool) {
     let Some(app) = app else { return };
-    let done: Vec<u64> = app
-        .txs()
-        .filter(|t| ended || t.is_complete(dir) || !t.inspect_direction(dir))
-        .map(|t| t.id())
-        .collect();
+    // Usually zero or one transaction is done: a small inline buffer, no allocation.
+    let mut done: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
+    done.extend(
+        app.txs()
+            .filter(|t| ended || t.is_complete(dir) || !t.inspect_direction(dir))
+            .map(|t| t.id()),
+    );
     for id in done {
         app.tx_inspected(id, dir);
     }
@@ -592,114 +610,4 @@ fn pseudo_packet(
         payload: &[],
         anomaly: None,
     }
-}
-
-/// Options of an offline run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
-    /// Validate checksums (`-k all`).
-    pub checksums: bool,
-    /// Show progress on stderr (only when stderr is a terminal).
-    pub progress: bool,
-}
-
-/// The outcome of an offline run.
-#[derive(Debug)]
-pub struct RunSummary {
-    /// Counters.
-    pub stats: RunStats,
-    /// Wall time.
-    pub elapsed: Duration,
-    /// Set when the file ended inside a packet record: the message, after which
-    /// everything read so far was processed.
-    pub truncated: Option<String>,
-}
-
-/// Identifies an offline run for alert IDs: a hash of the file's size and first 64 KiB,
-/// so re-running the same file yields the same IDs (and the correlator stores each alert
-/// once), while different files differ.
-///
-/// # Errors
-/// The I/O error when the file cannot be read.
-pub fn file_stream_id(path: &Path) -> io::Result<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let mut head = vec![0u8; 1 << 16];
-    let n = f.read(&mut head)?;
-    let mut h = sha2::Sha256::new();
-    h.update(len.to_le_bytes());
-    h.update(head.get(..n).unwrap_or_default());
-    let d = h.finalize();
-    let mut id = [0u8; 8];
-    id.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
-    Ok(u64::from_le_bytes(id))
-}
-
-/// Runs one worker over a pcap file.
-///
-/// # Errors
-/// [`PipelineError`] when the file cannot be opened or alerts cannot be written. A
-/// truncated file is not an error: see [`RunSummary::truncated`].
-pub fn run_pcap(
-    engine: &Engine,
-    cfg: &SensorConfig,
-    path: &Path,
-    sink: &mut dyn AlertSink,
-    opts: RunOptions,
-) -> Result<RunSummary, PipelineError> {
-    let start = Instant::now();
-    let mut file = PcapFile::open(path)?;
-    let stream_id = file_stream_id(path)?;
-    let checksums = match cfg.checksums {
-        ChecksumMode::All => true,
-        ChecksumMode::None => false,
-        ChecksumMode::Auto => opts.checksums,
-    };
-    let mut worker = Worker::new(engine, cfg, stream_id, checksums);
-    let link = file.linktype();
-    let progress = opts.progress && io::stderr().is_terminal();
-    let mut last_progress = Instant::now();
-    let mut truncated = None;
-    let mut pcap_cnt = 0u64;
-    loop {
-        let frame = match file.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                truncated = Some(e.to_string());
-                break;
-            }
-        };
-        pcap_cnt += 1;
-        worker.stats.packets += 1;
-        worker.stats.bytes += frame.data.len() as u64;
-        match decode::decode(link, frame.data, frame.ts, pcap_cnt) {
-            Ok(pkt) => worker.process(&pkt, sink)?,
-            Err(e) => *worker.stats.decode_errors.entry(e.kind()).or_insert(0) += 1,
-        }
-        if progress
-            && pcap_cnt.is_multiple_of(4096)
-            && last_progress.elapsed() > Duration::from_millis(500)
-        {
-            last_progress = Instant::now();
-            let pct = file.bytes_read() as f64 * 100.0 / file.file_len().max(1) as f64;
-            eprint!(
-                "\r{pct:5.1}%  {} packets  {} alerts",
-                worker.stats.packets,
-                worker.alerts_written()
-            );
-            let _ = io::stderr().flush();
-        }
-    }
-    if progress {
-        eprint!("\r\x1b[K");
-    }
-    worker.finish(sink)?;
-    sink.flush()?;
-    Ok(RunSummary {
-        stats: worker.stats,
-        elapsed: start.elapsed(),
-        truncated,
-    })
 }

@@ -1,0 +1,13 @@
+//! Wiring: capture → decode → defrag → flow → reassembly → app layer → detect → output.
+//! No protocol logic lives here.
+//!
+//! [`Worker`] processes decoded packets of the flows it owns; [`run_pcap`] drives one
+//! worker over a file (Suricata's `single` runmode) or several worker threads fed by the
+//! reading thread ([`dispatch`]).
+
+pub mod dispatch;
+mod offline;
+mod worker;
+
+pub use offline::{PipelineError, RunOptions, RunSummary, file_stream_id, run_pcap};
+pub use worker::{FlowExt, Worker};
