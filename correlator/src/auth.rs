@@ -229,7 +229,8 @@ pub async fn create_token(
 #[derive(Debug)]
 pub struct Authenticator {
     ch: ClickHouse,
-    cache: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
+    /// hash → (principal, its expiry in Unix seconds (0: never), when looked up).
+    cache: Mutex<HashMap<String, (Option<Principal>, i64, Instant)>>,
 }
 
 impl Authenticator {
@@ -251,12 +252,15 @@ impl Authenticator {
             return Ok(None);
         }
         let hash = hash_token(token);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Ok(cache) = self.cache.lock()
-            && let Some((p, at)) = cache.get(&hash)
+            && let Some((p, expires_at, at)) = cache.get(&hash)
         {
             let ttl = if p.is_some() { CACHE_TTL } else { NEGATIVE_TTL };
             if at.elapsed() < ttl {
-                return Ok(p.clone());
+                // A cached token still expires on time.
+                let live = *expires_at == 0 || *expires_at > now;
+                return Ok(p.clone().filter(|_| live));
             }
         }
         #[derive(serde::Deserialize)]
@@ -276,7 +280,7 @@ impl Authenticator {
                 quote(&hash)
             ))
             .await?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expires_at = rows.first().map_or(0, |f| f.expires_at);
         let principal = rows.into_iter().next().and_then(|f| {
             let live = f.revoked == 0 && (f.expires_at == 0 || f.expires_at > now);
             let role = Role::parse(&f.role).ok()?;
@@ -290,7 +294,7 @@ impl Authenticator {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(hash, (principal.clone(), Instant::now()));
+            cache.insert(hash, (principal.clone(), expires_at, Instant::now()));
         }
         Ok(principal)
     }

@@ -1,5 +1,5 @@
 //! The directory file: TOML, `[[policy]]` and `[[agency]]` tables (format in
-//! `correlator/AGENCIES.md`).
+//! `rules/agencies/README.md`).
 //!
 //! Input: the file's text (and its folder, for `secret_file`). Output: a validated list of
 //! [`Agency`] (effective policies resolved), or every problem found, each with its line:
@@ -537,6 +537,39 @@ events = ["ticket.opened"]
         assert_eq!(order, ["NCC", "MIC", "MIC.DEPT-3"]);
     }
 
+    #[test]
+    fn shipped_national_tree_is_valid_and_owns_by_longest_prefix() {
+        let text = include_str!("../../../rules/agencies/national.toml");
+        let list = parse(text).unwrap();
+        // 1 root + 22 ministries × (1 + 4 departments + data centre + lab)
+        //        + 63 provinces × (1 + 3 departments + hospital + 2 × (district, commune, school)).
+        assert_eq!(list.len(), 1 + 22 * 7 + 63 * 11);
+        let d = Directory::from_validated(list, 1);
+        assert_eq!(d.root(), Some("NCC"));
+        let level1: Vec<&Agency> = d.preorder().into_iter().filter(|a| a.level == 1).collect();
+        assert_eq!(level1.len(), 85);
+        assert_eq!(d.preorder().iter().map(|a| a.level).max(), Some(4));
+        // MOH is the 18th ministry: 10.18.0.0/16; its IT department (first) 10.18.16.0/20,
+        // the data centre 10.18.17.0/24, the laboratory 10.18.17.128/25.
+        let own = |ip: &str| d.owner_of(ip.parse().unwrap()).map(str::to_owned);
+        assert_eq!(own("10.18.17.200").as_deref(), Some("MOH.IT.DC.LAB"));
+        assert_eq!(own("::ffff:10.18.17.200").as_deref(), Some("MOH.IT.DC.LAB"));
+        assert_eq!(own("10.18.17.5").as_deref(), Some("MOH.IT.DC"));
+        assert_eq!(own("10.18.31.255").as_deref(), Some("MOH.IT"));
+        assert_eq!(own("10.18.200.1").as_deref(), Some("MOH"));
+        assert_eq!(own("10.0.5.5").as_deref(), Some("NCC"));
+        assert_eq!(own("10.23.0.1"), None);
+        // Ha Noi is province 1: 100.64.0.0/16; district 1 = 100.64.64.0/20, its commune
+        // 100.64.65.0/24, the school 100.64.65.128/26.
+        assert_eq!(own("100.64.65.130").as_deref(), Some("HA-NOI.D1.C1.SCH"));
+        assert_eq!(own("100.64.65.200").as_deref(), Some("HA-NOI.D1.C1"));
+        assert_eq!(own("2001:db8:101:2000::1").as_deref(), Some("HA-NOI.DOH"));
+        assert_eq!(own("2001:db8:12:f000::1").as_deref(), Some("MOH"));
+        assert_eq!(d.policy_for("HA-NOI.DOH.HOSP").name, "health");
+        assert_eq!(d.policy_for("HA-NOI.D1").name, "province");
+        assert_eq!(d.path("HA-NOI.D1.C1.SCH"), "/NCC/HA-NOI/HA-NOI.D1/HA-NOI.D1.C1/HA-NOI.D1.C1.SCH/");
+    }
+
     fn problems(text: &str) -> Vec<(usize, String)> {
         parse(text)
             .unwrap_err()
@@ -587,7 +620,8 @@ events = ["ticket.opened"]
         let p = problems(&format!("{root}[[agency]]\ncode = \"R2\"\nname = \"r\"\n"));
         assert!(p[0].1.contains("exactly one root"), "{p:?}");
         let p = problems(&format!("{root}[[agency]]\ncode = \"A\"\nparnet = \"NCC\"\nname = \"a\"\n"));
-        assert_eq!(p[0].0, 4, "{p:?}");
+        // Line 6 holds the misspelt key (4: `[[agency]]`, 5: `code`).
+        assert_eq!(p[0].0, 6, "{p:?}");
         assert!(p[0].1.contains("unknown field `parnet`"), "{p:?}");
         let p = problems("[[agency]]\ncode = \"NCC\"\nname = \n");
         assert_eq!(p[0].0, 3, "{p:?}");

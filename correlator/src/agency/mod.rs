@@ -1,6 +1,6 @@
 //! The agency directory: who owns which network, who is above whom, and which SLA applies.
 //!
-//! Input: a directory file (TOML, see [`file`] and `correlator/AGENCIES.md`), or the
+//! Input: a directory file (TOML, see [`file`] and `rules/agencies/README.md`), or the
 //! `agencies` / `agency_webhooks` tables it was loaded into. Output: a validated
 //! [`Directory`] that answers, without I/O:
 //! - ownership: the agency owning an address by longest-prefix match ([`Directory::owner_of`]);
@@ -343,7 +343,10 @@ impl Directory {
     /// The owner of `addr` by longest-prefix match.
     #[must_use]
     pub fn owner_of(&self, addr: IpAddr) -> Option<&str> {
-        self.prefixes.lookup(addr).map(|(_, c)| c.as_str())
+        // `::ffff:a.b.c.d` is the IPv4 address a.b.c.d.
+        self.prefixes
+            .lookup(addr.to_canonical())
+            .map(|(_, c)| c.as_str())
     }
 
     /// The owner of an alert: the destination's owner, else the source's (the source first
