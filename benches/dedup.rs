@@ -23,6 +23,7 @@ fn alerts(offset: u64) -> Vec<Alert> {
             Alert {
                 alert_id: format!("bench:00000000000000b0:{n}"),
                 agency: "MOH".into(),
+                owner: "MOH".into(),
                 sensor: "bench".into(),
                 ts: Timestamp(NOW - 60_000_000 + i64::try_from(i).unwrap() * 1000),
                 gid: 1,

@@ -3,9 +3,17 @@
 //!
 //! A token carries a role (`sensor`, `analyst`, `responder`, `admin`) and the agency code
 //! it is bound to. Sensor tokens may post alerts, which are tagged with the token's agency.
-//! Reading is scoped: an admin sees every agency; other roles see their agency and the
-//! codes below it (`CODE` and `CODE.*`): issue 7's agency directory will refine this
-//! into the real hierarchy. Deny by default: a handler names its [`Permission`] first.
+//! Every role is scoped to the token's agency subtree: the agency and everything below it in
+//! the directory (codes are hierarchical, so `CODE` and `CODE.*`); a token of the root (the
+//! national coordination centre) sees every agency. Deny by default: a handler names its
+//! [`Permission`] first.
+//!
+//! | permission | sensor | analyst | responder | admin |
+//! |---|---|---|---|---|
+//! | ingest alerts | yes | | | yes |
+//! | read incidents, tickets, agencies | | yes | yes | yes |
+//! | act on tickets | | | yes | yes |
+//! | read the audit log and webhook deliveries | | | | yes |
 //!
 //! Lookups are cached for `CACHE_TTL` (unknown tokens for `NEGATIVE_TTL`), capped at
 //! `CACHE_MAX` entries, so a flood of bad tokens costs ClickHouse one query per token per
@@ -85,8 +93,34 @@ impl std::str::FromStr for Role {
 pub enum Permission {
     /// `POST /api/v1/alerts`.
     IngestAlerts,
-    /// `GET /api/v1/incidents`.
+    /// `GET /api/v1/incidents`, `/incidents/{id}`.
     ReadIncidents,
+    /// `GET /api/v1/tickets`, `/tickets/{id}`.
+    ReadTickets,
+    /// `GET /api/v1/agencies`.
+    ReadAgencies,
+    /// Acknowledge, assign, comment, change status.
+    ActOnTickets,
+    /// `GET /api/v1/audit`.
+    ReadAudit,
+    /// `GET /api/v1/webhooks/deliveries`.
+    ReadWebhookLog,
+}
+
+impl Permission {
+    /// Name used in messages and the audit log.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IngestAlerts => "ingest_alerts",
+            Self::ReadIncidents => "read_incidents",
+            Self::ReadTickets => "read_tickets",
+            Self::ReadAgencies => "read_agencies",
+            Self::ActOnTickets => "act_on_tickets",
+            Self::ReadAudit => "read_audit",
+            Self::ReadWebhookLog => "read_webhook_log",
+        }
+    }
 }
 
 /// The authenticated caller.
@@ -104,22 +138,21 @@ impl Principal {
     /// Whether the role grants `perm`.
     #[must_use]
     pub fn can(&self, perm: Permission) -> bool {
-        matches!(
-            (self.role, perm),
-            (Role::Admin, _)
-                | (Role::Sensor, Permission::IngestAlerts)
-                | (Role::Analyst | Role::Responder, Permission::ReadIncidents)
-        )
+        match perm {
+            Permission::IngestAlerts => matches!(self.role, Role::Sensor | Role::Admin),
+            Permission::ReadIncidents | Permission::ReadTickets | Permission::ReadAgencies => {
+                matches!(self.role, Role::Analyst | Role::Responder | Role::Admin)
+            }
+            Permission::ActOnTickets => matches!(self.role, Role::Responder | Role::Admin),
+            Permission::ReadAudit | Permission::ReadWebhookLog => self.role == Role::Admin,
+        }
     }
 
-    /// Whether this caller may see `agency`'s data.
+    /// Whether this caller may see `agency`'s data: `agency` is the token's agency or below
+    /// it; the root's tokens see everything.
     #[must_use]
-    pub fn sees_agency(&self, agency: &str) -> bool {
-        self.role == Role::Admin
-            || agency == self.agency
-            || agency
-                .strip_prefix(self.agency.as_str())
-                .is_some_and(|rest| rest.starts_with('.'))
+    pub fn sees_agency(&self, dir: &crate::agency::Directory, agency: &str) -> bool {
+        dir.in_subtree(agency, &self.agency)
     }
 }
 
@@ -196,7 +229,8 @@ pub async fn create_token(
 #[derive(Debug)]
 pub struct Authenticator {
     ch: ClickHouse,
-    cache: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
+    /// hash → (principal, its expiry in Unix seconds (0: never), when looked up).
+    cache: Mutex<HashMap<String, (Option<Principal>, i64, Instant)>>,
 }
 
 impl Authenticator {
@@ -218,12 +252,15 @@ impl Authenticator {
             return Ok(None);
         }
         let hash = hash_token(token);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if let Ok(cache) = self.cache.lock()
-            && let Some((p, at)) = cache.get(&hash)
+            && let Some((p, expires_at, at)) = cache.get(&hash)
         {
             let ttl = if p.is_some() { CACHE_TTL } else { NEGATIVE_TTL };
             if at.elapsed() < ttl {
-                return Ok(p.clone());
+                // A cached token still expires on time.
+                let live = *expires_at == 0 || *expires_at > now;
+                return Ok(p.clone().filter(|_| live));
             }
         }
         #[derive(serde::Deserialize)]
@@ -243,7 +280,7 @@ impl Authenticator {
                 quote(&hash)
             ))
             .await?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expires_at = rows.first().map_or(0, |f| f.expires_at);
         let principal = rows.into_iter().next().and_then(|f| {
             let live = f.revoked == 0 && (f.expires_at == 0 || f.expires_at > now);
             let role = Role::parse(&f.role).ok()?;
@@ -257,7 +294,7 @@ impl Authenticator {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(hash, (principal.clone(), Instant::now()));
+            cache.insert(hash, (principal.clone(), expires_at, Instant::now()));
         }
         Ok(principal)
     }
@@ -288,23 +325,35 @@ mod tests {
             role: Role::Analyst,
             agency: "MOH".into(),
         };
+        let dir = crate::agency::Directory::default();
         assert!(p.can(Permission::ReadIncidents));
+        assert!(p.can(Permission::ReadTickets));
+        assert!(!p.can(Permission::ActOnTickets));
+        assert!(!p.can(Permission::ReadAudit));
         assert!(!p.can(Permission::IngestAlerts));
-        assert!(p.sees_agency("MOH"));
-        assert!(p.sees_agency("MOH.D1"));
-        assert!(!p.sees_agency("MOHX"));
-        assert!(!p.sees_agency("MOF"));
+        assert!(p.sees_agency(&dir, "MOH"));
+        assert!(p.sees_agency(&dir, "MOH.D1"));
+        assert!(!p.sees_agency(&dir, "MOHX"));
+        assert!(!p.sees_agency(&dir, "MOF"));
         let s = Principal {
             role: Role::Sensor,
             ..p.clone()
         };
         assert!(s.can(Permission::IngestAlerts));
         assert!(!s.can(Permission::ReadIncidents));
+        let r = Principal {
+            role: Role::Responder,
+            ..p.clone()
+        };
+        assert!(r.can(Permission::ActOnTickets));
+        assert!(!r.can(Permission::ReadAudit));
         let admin = Principal {
             role: Role::Admin,
             ..p
         };
-        assert!(admin.sees_agency("ANY"));
+        assert!(admin.can(Permission::ReadAudit));
+        // Admins are scoped like everyone else (no directory: by code prefix).
+        assert!(!admin.sees_agency(&dir, "MOF"));
         assert!(Role::parse("root").is_err());
         assert!(validate_agency("MOH.D-1_2").is_ok());
         assert!(validate_agency("MOH'; DROP").is_err());

@@ -84,6 +84,12 @@ pub struct CorrelatorConfig {
     pub correlation: CorrelationConfig,
     /// How long data is kept.
     pub retention: RetentionConfig,
+    /// Tickets: polling, escalation, the worker lease.
+    pub tickets: TicketsConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
+    /// Which address of an alert decides the owning agency.
+    pub ownership: OwnershipConfig,
     /// How long shutdown waits for in-flight batches.
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
@@ -100,6 +106,9 @@ impl Default for CorrelatorConfig {
             dedup: DedupConfig::default(),
             correlation: CorrelationConfig::default(),
             retention: RetentionConfig::default(),
+            tickets: TicketsConfig::default(),
+            webhooks: WebhookConfig::default(),
+            ownership: OwnershipConfig::default(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -296,6 +305,101 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The ticket worker (one correlator at a time holds its lease).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketsConfig {
+    /// Run the ticket worker (open tickets, escalate, deliver webhooks) when holding the lease.
+    pub enabled: bool,
+    /// How often new incidents are looked for and the lease is renewed.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// How often the escalator re-reads active tickets (it also wakes at each deadline).
+    #[serde(with = "duration")]
+    pub refresh_interval: Duration,
+    /// Escalate level-1 agencies' tickets on to the root (default: stop at level 1).
+    pub escalate_to_root: bool,
+    /// Lease lifetime; a dead holder is replaced after about this long.
+    #[serde(with = "duration")]
+    pub lease_ttl: Duration,
+    /// Wait between claiming the lease and reading who won.
+    #[serde(with = "duration")]
+    pub lease_settle: Duration,
+    /// How far back a new lease holder looks for incidents without tickets.
+    #[serde(with = "duration")]
+    pub scan_horizon: Duration,
+    /// How often a new agency directory load is looked for.
+    #[serde(with = "duration")]
+    pub directory_refresh: Duration,
+    /// How often ticket gauges for `/metrics` are read.
+    #[serde(with = "duration")]
+    pub metrics_refresh: Duration,
+}
+
+impl Default for TicketsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval: Duration::from_secs(1),
+            refresh_interval: Duration::from_secs(5),
+            escalate_to_root: false,
+            lease_ttl: Duration::from_secs(10),
+            lease_settle: Duration::from_millis(500),
+            scan_horizon: Duration::from_secs(3600),
+            directory_refresh: Duration::from_secs(5),
+            metrics_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Per-request timeout.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Wait before the second attempt; doubles each time.
+    #[serde(with = "duration")]
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts.
+    #[serde(with = "duration")]
+    pub max_backoff: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u16,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_attempts: 8,
+        }
+    }
+}
+
+/// Which address decides an incident's owner.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnershipConfig {
+    /// Alert categories whose *source* is the agency's host (outbound: a trojan calling home):
+    /// the source's owner is tried first. Every other alert tries the destination first.
+    pub source_first_categories: Vec<String>,
+}
+
+impl Default for OwnershipConfig {
+    fn default() -> Self {
+        Self {
+            source_first_categories: vec![
+                "A Network Trojan was detected".into(),
+                "Malware Command and Control Activity Detected".into(),
+            ],
+        }
+    }
+}
+
 impl CorrelatorConfig {
     /// Reads and parses a TOML file.
     ///
@@ -376,6 +480,16 @@ impl CorrelatorConfig {
         }
         if self.dedup.max_set == 0 || self.dedup.max_open_incidents == 0 {
             return bad("dedup.max_set and dedup.max_open_incidents must be above 0");
+        }
+        let t = &self.tickets;
+        if t.poll_interval.is_zero() || t.refresh_interval.is_zero() || t.lease_ttl < Duration::from_secs(1) {
+            return bad("tickets.poll_interval and refresh_interval must be above 0, lease_ttl at least 1s");
+        }
+        if t.lease_settle * 2 >= t.lease_ttl {
+            return bad("tickets.lease_settle must be under half of tickets.lease_ttl");
+        }
+        if self.webhooks.max_attempts == 0 || self.webhooks.initial_backoff.is_zero() {
+            return bad("webhooks.max_attempts and initial_backoff must be above 0");
         }
         for o in &self.dedup.overrides {
             if o.key.is_empty() {

@@ -36,6 +36,26 @@ pub struct Metrics {
     pub clickhouse_up: AtomicI64,
     /// Sum of batch store latencies, µs.
     pub store_latency_us_sum: AtomicU64,
+    /// Tickets opened by this process (as the ticket worker).
+    pub tickets_opened: AtomicU64,
+    /// Escalations written by this process.
+    pub escalations: AtomicU64,
+    /// SLA breaches recorded: acknowledge deadlines.
+    pub sla_breaches_ack: AtomicU64,
+    /// SLA breaches recorded: resolve deadlines.
+    pub sla_breaches_resolve: AtomicU64,
+    /// Webhook deliveries that succeeded.
+    pub webhook_delivered: AtomicU64,
+    /// Webhook attempts that failed and will be retried.
+    pub webhook_retries: AtomicU64,
+    /// Webhook deliveries that failed for good.
+    pub webhook_failed: AtomicU64,
+    /// Audit entries not written (queue full or rate-limited).
+    pub audit_dropped: AtomicU64,
+    /// 1 while this process holds the ticket worker lease.
+    pub ticket_worker_leader: AtomicI64,
+    /// Ticket gauges read from ClickHouse: `(agency, severity, open, breached)`.
+    pub ticket_gauges: std::sync::Mutex<Vec<(String, u8, u64, u64)>>,
 }
 
 impl Metrics {
@@ -122,6 +142,76 @@ impl Metrics {
         );
         c(
             &mut s,
+            "tocsin_tickets_opened_total",
+            "Tickets opened by this process.",
+            "counter",
+            g(&self.tickets_opened),
+        );
+        c(
+            &mut s,
+            "tocsin_escalations_total",
+            "Ticket escalations written by this process.",
+            "counter",
+            g(&self.escalations),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP tocsin_sla_breaches_total SLA deadlines missed, by deadline.\n# TYPE tocsin_sla_breaches_total counter\n\
+             tocsin_sla_breaches_total{{deadline=\"ack\"}} {}\n\
+             tocsin_sla_breaches_total{{deadline=\"resolve\"}} {}",
+            g(&self.sla_breaches_ack),
+            g(&self.sla_breaches_resolve)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP tocsin_webhook_deliveries_total Webhook attempts, by result (failed: given up).\n# TYPE tocsin_webhook_deliveries_total counter\n\
+             tocsin_webhook_deliveries_total{{result=\"delivered\"}} {}\n\
+             tocsin_webhook_deliveries_total{{result=\"retry\"}} {}\n\
+             tocsin_webhook_deliveries_total{{result=\"failed\"}} {}",
+            g(&self.webhook_delivered),
+            g(&self.webhook_retries),
+            g(&self.webhook_failed)
+        );
+        c(
+            &mut s,
+            "tocsin_audit_dropped_total",
+            "Audit entries not written (queue full or rate-limited).",
+            "counter",
+            g(&self.audit_dropped),
+        );
+        c(
+            &mut s,
+            "tocsin_ticket_worker_leader",
+            "1 while this process holds the ticket worker lease.",
+            "gauge",
+            gi(&self.ticket_worker_leader),
+        );
+        if let Ok(rows) = self.ticket_gauges.lock() {
+            let _ = writeln!(
+                s,
+                "# HELP tocsin_tickets_open Active tickets by responsible agency and severity (from ClickHouse).\n# TYPE tocsin_tickets_open gauge"
+            );
+            for (agency, sev, open, _) in rows.iter() {
+                let _ = writeln!(
+                    s,
+                    "tocsin_tickets_open{{agency=\"{}\",severity=\"{sev}\"}} {open}",
+                    label(agency)
+                );
+            }
+            let _ = writeln!(
+                s,
+                "# HELP tocsin_tickets_sla_breached Active tickets past a deadline, by agency and severity.\n# TYPE tocsin_tickets_sla_breached gauge"
+            );
+            for (agency, sev, _, breached) in rows.iter() {
+                let _ = writeln!(
+                    s,
+                    "tocsin_tickets_sla_breached{{agency=\"{}\",severity=\"{sev}\"}} {breached}",
+                    label(agency)
+                );
+            }
+        }
+        c(
+            &mut s,
             "tocsin_clickhouse_up",
             "1 while ClickHouse answers.",
             "gauge",
@@ -129,4 +219,9 @@ impl Metrics {
         );
         s
     }
+}
+
+/// Escapes a Prometheus label value (backslash, quote, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::agency::DirHandle;
 use crate::api::{self, AppState};
+use crate::audit::{self, AuditSink};
 use crate::auth::Authenticator;
+use crate::tickets::{TicketLocks, worker};
 use crate::config::{ConfigError, CorrelatorConfig};
 use crate::correlate::{CorrelationEngine, RulesError, load_rules};
 use crate::dedup::DedupEngine;
 use crate::metrics::Metrics;
-use crate::store::{ClickHouse, StoreError, retention, schema};
+use crate::store::{ClickHouse, StoreError, agencies, retention, schema};
 use crate::writer::{Writer, WriterHandle, writer};
 
 /// Why the service could not start or stopped with an error.
@@ -117,6 +120,10 @@ impl Correlator {
         } = self;
         let metrics = Arc::new(Metrics::default());
         let ready = Arc::new(AtomicBool::new(false));
+        let dir = DirHandle::default();
+        let (audit, audit_rx) = AuditSink::new();
+        let locks = Arc::new(TicketLocks::default());
+        let background = CancellationToken::new();
         let writer_cell: Arc<tokio::sync::OnceCell<WriterHandle>> =
             Arc::new(tokio::sync::OnceCell::new());
         let state = AppState {
@@ -126,32 +133,74 @@ impl Correlator {
             ingest: Arc::new(cfg.ingest.clone()),
             metrics: metrics.clone(),
             ready: ready.clone(),
+            dir: dir.clone(),
+            audit,
+            locks: locks.clone(),
         };
         let app = api::router(state);
         let rule_count = rules.len();
         // Background: schema, restore, writer, retention.
         let writer_stop = CancellationToken::new();
         let init = {
-            let (ch, cfg, metrics, ready, writer_stop, shutdown) = (
+            let (ch, cfg, metrics, ready, writer_stop, shutdown, dir, background) = (
                 ch.clone(),
                 cfg.clone(),
                 metrics.clone(),
                 ready.clone(),
                 writer_stop.clone(),
                 shutdown.clone(),
+                dir.clone(),
+                background.clone(),
             );
             tokio::spawn(async move {
-                let Some((w, handle)) = init_store(&ch, &cfg, rules, metrics, &shutdown).await
+                let Some((w, handle)) =
+                    init_store(&ch, &cfg, rules, metrics.clone(), &dir, &shutdown).await
                 else {
                     return;
                 };
                 let _ = writer_cell.set(handle);
                 ready.store(true, Ordering::Relaxed);
                 tracing::info!(rules = rule_count, "schema ready; accepting alerts");
-                let retention_task =
-                    tokio::spawn(retention_loop(ch, cfg.clone(), shutdown.clone()));
+                let mut tasks = tokio::task::JoinSet::new();
+                tasks.spawn(retention_loop(ch.clone(), cfg.clone(), shutdown.clone()));
+                tasks.spawn(audit::run_writer(ch.clone(), audit_rx, background.clone()));
+                tasks.spawn(worker::refresh_directory(
+                    ch.clone(),
+                    dir.clone(),
+                    cfg.tickets.directory_refresh,
+                    background.clone(),
+                ));
+                tasks.spawn(worker::refresh_gauges(
+                    ch.clone(),
+                    metrics.clone(),
+                    cfg.tickets.metrics_refresh,
+                    background.clone(),
+                ));
+                if cfg.tickets.enabled {
+                    let holder = format!(
+                        "{}:{}:{}",
+                        std::env::var("HOSTNAME").unwrap_or_default(),
+                        std::process::id(),
+                        uuid::Uuid::new_v4().simple()
+                    );
+                    match worker::Worker::new(
+                        ch.clone(),
+                        dir.clone(),
+                        cfg.tickets.clone(),
+                        cfg.webhooks.clone(),
+                        metrics.clone(),
+                        locks,
+                        &holder,
+                    ) {
+                        Ok(wk) => {
+                            tasks.spawn(wk.run(background.clone()));
+                        }
+                        Err(e) => tracing::error!(error = %e, "ticket worker not started"),
+                    }
+                }
                 w.run(writer_stop).await;
-                retention_task.abort();
+                background.cancel();
+                while tasks.join_next().await.is_some() {}
             })
         };
         let addr = listener.local_addr().ok();
@@ -191,7 +240,8 @@ impl Correlator {
                     .await
             }
         };
-        // The server has stopped taking requests; let the writer finish what is queued.
+        // The server has stopped taking requests; let the writer finish what is queued, then
+        // the background tasks (audit flush, lease release).
         writer_stop.cancel();
         if tokio::time::timeout(grace, init).await.is_err() {
             tracing::warn!(?grace, "writer did not drain within the grace period");
@@ -210,6 +260,7 @@ async fn init_store(
     cfg: &CorrelatorConfig,
     rules: Vec<crate::correlate::Rule>,
     metrics: Arc<Metrics>,
+    dir: &DirHandle,
     shutdown: &CancellationToken,
 ) -> Option<(Writer, WriterHandle)> {
     let mut delay = Duration::from_millis(200);
@@ -236,6 +287,13 @@ async fn init_store(
         }
     };
     let _ = version;
+    match agencies::load(ch).await {
+        Ok(d) => {
+            tracing::info!(agencies = d.len(), version = d.version, "agency directory loaded");
+            dir.set(d);
+        }
+        Err(e) => tracing::warn!(error = %e, "no agency directory yet; incidents belong to the sensors' agencies"),
+    }
     let mut dedup = DedupEngine::new(&cfg.dedup);
     let horizon = cfg
         .dedup
@@ -262,7 +320,14 @@ async fn init_store(
     }
     metrics.clickhouse_up.store(1, Ordering::Relaxed);
     let correlate = CorrelationEngine::new(rules, cfg.dedup.max_set);
-    Some(writer(ch.clone(), dedup, correlate, &cfg.ingest, metrics))
+    Some(writer(
+        ch.clone(),
+        dedup,
+        correlate,
+        &cfg.ingest,
+        (dir.clone(), &cfg.ownership),
+        metrics,
+    ))
 }
 
 async fn retention_loop(ch: ClickHouse, cfg: CorrelatorConfig, shutdown: CancellationToken) {

@@ -169,6 +169,8 @@ pub struct Writer {
     /// alerts above it are new without asking ClickHouse (see `store`).
     watermarks: HashMap<(String, String), u64>,
     pending_rows: Vec<IncidentRow>,
+    dir: crate::agency::DirHandle,
+    source_first: HashSet<String>,
     cfg: IngestConfig,
     queued: Arc<AtomicI64>,
     ch_up: Arc<AtomicBool>,
@@ -192,6 +194,7 @@ pub fn writer(
     dedup: DedupEngine,
     correlate: CorrelationEngine,
     cfg: &IngestConfig,
+    ownership: (crate::agency::DirHandle, &crate::config::OwnershipConfig),
     metrics: Arc<Metrics>,
 ) -> (Writer, WriterHandle) {
     // Channel slots are submissions; the alert count is bounded separately.
@@ -213,6 +216,8 @@ pub fn writer(
         recent: RecentIds::new(cfg.recent_ids),
         watermarks: HashMap::new(),
         pending_rows: Vec::new(),
+        dir: ownership.0,
+        source_first: ownership.1.source_first_categories.iter().cloned().collect(),
         cfg: cfg.clone(),
         queued,
         ch_up,
@@ -405,6 +410,7 @@ impl Writer {
         if fresh.is_empty() && self.pending_rows.is_empty() {
             return Ok(results);
         }
+        set_owners(&mut fresh, &self.dir.get(), &self.source_first);
         // 3. Dedup and correlation.
         let now = now_us();
         let now_s = now.div_euclid(1_000_000);
@@ -467,6 +473,20 @@ impl Writer {
             self.recent.insert(a.alert_id);
         }
         Ok(results)
+    }
+}
+
+/// Sets each alert's owning agency: the directory's owner of its destination (source first
+/// for `source_first` categories), else of the other address, else the sensor's agency.
+pub fn set_owners(alerts: &mut [Alert], dir: &crate::agency::Directory, source_first: &HashSet<String>) {
+    if dir.is_empty() {
+        return;
+    }
+    for a in alerts {
+        let src_first = source_first.contains(&a.category);
+        if let Some(o) = dir.owner_for(&a.src_ip, &a.dest_ip, src_first) {
+            o.clone_into(&mut a.owner);
+        }
     }
 }
 

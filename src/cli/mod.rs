@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand, each with its `Args` and `run`.
 
+mod agency;
 mod clickhouse;
 mod correlator;
 mod demo;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Work with rule files: check syntax and support.
     #[command(subcommand)]
     Rules(rules::Command),
+    /// Load and list the agency directory (who owns which network, SLAs).
+    #[command(subcommand)]
+    Agency(agency::Command),
     /// Manage API tokens (sensor, analyst, responder, admin).
     #[command(subcommand)]
     Token(token::Command),
@@ -67,6 +71,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sensor(args) => sensor::run(&args),
         Command::Correlator(args) => correlator::run(args),
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Agency(cmd) => agency::run(cmd),
         Command::Token(cmd) => token::run(cmd),
         Command::Demo(cmd) => demo::run(&cmd),
         Command::Clickhouse(cmd) => clickhouse::run(cmd),

@@ -14,8 +14,11 @@ pub enum Command {
     #[command(
         long_about = "Create a token and print it alone on stdout.\n\n\
 The token is shown once: ClickHouse keeps only its SHA-256 (table `tokens`). A sensor token \
-may post alerts, which are tagged with the token's agency; analyst, responder and admin \
-tokens read incidents (admin: every agency). The schema is created first if missing.",
+may post alerts, which are tagged with the token's agency; analyst tokens read incidents, \
+tickets and agencies; responder tokens also act on tickets; admin tokens also read the audit \
+log. Every role is scoped to the token's agency and everything below it (the root's tokens see \
+all). When a directory is loaded, the agency must be in it. The schema is created first if \
+missing; the creation is recorded in the audit log.",
         after_help = "Example:\n  TOKEN=$(tocsin token create --role sensor --agency MOH --name edge-1 \\\n    --clickhouse-url http://127.0.0.1:8123 --database tocsin)"
     )]
     Create(CreateArgs),
@@ -79,9 +82,34 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             time::OffsetDateTime::now_utc().unix_timestamp()
                 + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
         });
-        create_token(&ch, a.role, &a.agency, &a.name, expires)
+        let dir = tocsin_correlator::store::agencies::load(&ch)
             .await
-            .context("storing the token")
+            .context("reading the agency directory")?;
+        if !dir.is_empty() && dir.get(&a.agency).is_none() {
+            anyhow::bail!(
+                "agency '{}' is not in the loaded directory (see `tocsin agency list`)",
+                a.agency
+            );
+        }
+        let token = create_token(&ch, a.role, &a.agency, &a.name, expires)
+            .await
+            .context("storing the token")?;
+        let now = tocsin_correlator::tickets::now_us();
+        let entry = tocsin_correlator::audit::AuditEntry {
+            actor: "cli".into(),
+            actor_role: "admin".into(),
+            agency: a.agency.clone(),
+            object_type: "token".into(),
+            object_id: a.name.clone(),
+            after: serde_json::json!({"role": a.role.as_str(), "agency": a.agency, "name": a.name,
+                                       "expires_at": expires})
+            .to_string(),
+            ..tocsin_correlator::audit::AuditEntry::new(now, "token.created", "ok")
+        };
+        if let Err(e) = tocsin_correlator::audit::write(&ch, &[entry]).await {
+            tracing::warn!(error = %e, "audit entry for the new token not written");
+        }
+        anyhow::Ok(token)
     })?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)

@@ -28,7 +28,7 @@ use crate::writer::SubmitError;
 pub const MAX_LISTED_REJECTIONS: usize = 1000;
 
 /// The ingest answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Alerts stored by this request.
     pub accepted: usize,
@@ -40,10 +40,15 @@ pub struct IngestResponse {
     pub rejected_total: usize,
 }
 
-/// The handler.
+/// `POST /api/v1/alerts`: NDJSON of EVE alerts (Tocsin or Suricata), optionally gzip/zstd.
 ///
 /// # Errors
 /// [`ApiError`] as listed in the module header.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/x-ndjson", description = "One EVE alert record per line"),
+    responses((status = 200, body = IngestResponse), (status = 422, body = IngestResponse),
+              (status = 401, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
+              (status = 429, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn post_alerts(
     State(state): State<AppState>,
     Auth(principal): Auth,

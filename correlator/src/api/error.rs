@@ -42,6 +42,26 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// `404` for a `kind` (`ticket`, `incident`) that does not exist or is outside the
+    /// caller's scope: the same answer for both.
+    #[must_use]
+    pub fn not_found(kind: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {kind}"))
+    }
+
+    /// `409`.
+    #[must_use]
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "illegal_transition", message)
+    }
+
+    /// `503` for a failed store read or write (the detail goes to the log only).
+    #[must_use]
+    pub fn store(e: &crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store request failed");
+        Self::unavailable("store unavailable, retry later", 2)
+    }
+
     /// `400`.
     #[must_use]
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {

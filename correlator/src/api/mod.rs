@@ -1,14 +1,24 @@
 //! HTTP API (axum): routes, shared state, the bearer-token extractor and overload handling.
 //!
-//! Routes: `POST /api/v1/alerts` (sensor), `GET /api/v1/incidents` (analyst, responder,
-//! admin), `GET /healthz`, `GET /metrics`. Every error answers JSON via [`ApiError`].
+//! Routes (all under `/api/v1`, documented in `openapi.json`, served with a docs page at
+//! `/api/v1/docs`): alerts (sensor), incidents, tickets and their actions, agencies, the
+//! audit log and webhook deliveries; plus `GET /healthz` and `GET /metrics`. Every error
+//! answers JSON via [`ApiError`]; every request gets an `x-request-id` (kept when the client
+//! sends one) that the audit log records. Objects outside the caller's agency subtree
+//! answer `404`, exactly like objects that do not exist; every denial is audited.
 //! Overload: a concurrency limit with load shedding answers `503` + `Retry-After` when
 //! `max_concurrent_requests` are in flight; the writer's queue answers `429` when full.
 
+pub mod agencies;
 pub mod alerts;
+pub mod audit;
+pub mod body;
 pub mod error;
 pub mod incidents;
+pub mod openapi;
+pub mod tickets;
 pub mod tls;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,11 +32,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use error::ApiError;
 
-use crate::auth::{Authenticator, Principal};
+use crate::agency::{DirHandle, Directory};
+use crate::audit::{AuditEntry, AuditSink};
+use crate::auth::{Authenticator, Permission, Principal};
 use crate::config::IngestConfig;
 use crate::metrics::Metrics;
 use crate::store::ClickHouse;
+use crate::tickets::TicketLocks;
 use crate::writer::WriterHandle;
+
+/// Largest body of the JSON (non-ingest) endpoints.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -43,6 +59,128 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once migrations ran.
     pub ready: Arc<AtomicBool>,
+    /// The agency directory.
+    pub dir: DirHandle,
+    /// Audit entries of denied requests.
+    pub audit: AuditSink,
+    /// Per-ticket serialization within this process.
+    pub locks: Arc<TicketLocks>,
+}
+
+/// `2010-07-14T17:40:43.727475Z` from microseconds since the epoch.
+#[must_use]
+pub fn rfc3339(us: i64) -> String {
+    let t = tocsin_eve::Timestamp(us).to_string(); // 2010-07-14T17:40:43.727475+0000
+    match t.strip_suffix("+0000") {
+        Some(base) => format!("{base}Z"),
+        None => t,
+    }
+}
+
+/// The request's ID (`x-request-id`, set by the router).
+#[must_use]
+pub fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(128).collect())
+        .unwrap_or_default()
+}
+
+/// The caller and what a handler needs to judge and record its request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// `x-request-id`.
+    pub request_id: String,
+    /// `METHOD /path`.
+    pub route: String,
+}
+
+impl Caller {
+    /// An audit entry about this caller.
+    #[must_use]
+    pub fn entry(&self, action: &str, outcome: &str, status: StatusCode) -> AuditEntry {
+        AuditEntry {
+            actor: self.principal.name.clone(),
+            actor_role: self.principal.role.as_str().to_owned(),
+            actor_agency: self.principal.agency.clone(),
+            agency: self.principal.agency.clone(),
+            request_id: self.request_id.clone(),
+            http_status: status.as_u16(),
+            object_type: "route".into(),
+            object_id: self.route.clone(),
+            ..AuditEntry::new(crate::tickets::now_us(), action, outcome)
+        }
+    }
+
+    /// The ticket actor for this caller.
+    #[must_use]
+    pub fn actor(&self) -> crate::tickets::Actor {
+        crate::tickets::Actor {
+            name: self.principal.name.clone(),
+            role: self.principal.role.as_str().to_owned(),
+            agency: self.principal.agency.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// Checks a permission; on refusal records the denial and answers `403`.
+    ///
+    /// # Errors
+    /// `403`.
+    pub fn require(&self, state: &AppState, perm: Permission) -> Result<(), ApiError> {
+        if self.principal.can(perm) {
+            return Ok(());
+        }
+        state.audit.record(AuditEntry {
+            detail: format!("role {} lacks {}", self.principal.role.as_str(), perm.as_str()),
+            ..self.entry("api.denied", "denied", StatusCode::FORBIDDEN)
+        });
+        Err(ApiError::forbidden(format!(
+            "a {} token may not do this ({} needed)",
+            self.principal.role.as_str(),
+            perm.as_str()
+        )))
+    }
+
+    /// Whether the caller sees `agency`.
+    #[must_use]
+    pub fn sees(&self, dir: &Directory, agency: &str) -> bool {
+        self.principal.sees_agency(dir, agency)
+    }
+
+    /// Records that an object outside the caller's scope (owned by `agency`) was asked for
+    /// and answers `404`, the same as for an object that does not exist. The entry is filed
+    /// under the object's agency, so its admins see the attempt and the caller's do not
+    /// learn of the object.
+    #[must_use]
+    pub fn hidden(&self, state: &AppState, kind: &str, id: &str, agency: &str) -> ApiError {
+        state.audit.record(AuditEntry {
+            agency: agency.to_owned(),
+            object_type: kind.to_owned(),
+            object_id: id.chars().take(64).collect(),
+            detail: format!("{kind} outside the caller's agency subtree"),
+            ..self.entry("api.denied", "denied", StatusCode::NOT_FOUND)
+        });
+        ApiError::not_found(kind)
+    }
+
+    /// `403` for an `agency=` filter outside the caller's scope (recorded).
+    #[must_use]
+    pub fn agency_denied(&self, state: &AppState, agency: &str) -> ApiError {
+        state.audit.record(AuditEntry {
+            object_type: "agency".into(),
+            object_id: agency.chars().take(64).collect(),
+            detail: "agency filter outside the caller's subtree".into(),
+            ..self.entry("api.denied", "denied", StatusCode::FORBIDDEN)
+        });
+        ApiError::forbidden(format!(
+            "token is not scoped to agency '{}'",
+            agency.chars().take(64).collect::<String>()
+        ))
+    }
 }
 
 /// The authenticated caller of a request (extracted from `Authorization: Bearer ...`
@@ -55,19 +193,26 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            record_unauthenticated(parts, state, "no Authorization header");
             return Err(ApiError::unauthorized(
                 "missing Authorization: Bearer <token>",
             ));
         };
-        let token = value
+        let Some(token) = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
+        else {
+            record_unauthenticated(parts, state, "malformed Authorization header");
+            return Err(ApiError::unauthorized("Authorization must be 'Bearer <token>'"));
+        };
         match state.auth.authenticate(token).await {
             Ok(Some(p)) => Ok(Self(p)),
-            Ok(None) => Err(ApiError::unauthorized("unknown, revoked or expired token")),
+            Ok(None) => {
+                record_unauthenticated(parts, state, "unknown, revoked or expired token");
+                Err(ApiError::unauthorized("unknown, revoked or expired token"))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "token lookup failed");
                 Err(ApiError::unavailable(
@@ -76,6 +221,31 @@ impl FromRequestParts<AppState> for Auth {
                 ))
             }
         }
+    }
+}
+
+fn record_unauthenticated(parts: &Parts, state: &AppState, why: &str) {
+    state.audit.record_unauthenticated(AuditEntry {
+        actor: "anonymous".into(),
+        object_type: "route".into(),
+        object_id: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+        http_status: 401,
+        request_id: request_id(&parts.headers),
+        detail: why.to_owned(),
+        ..AuditEntry::new(crate::tickets::now_us(), "api.unauthenticated", "denied")
+    });
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        Ok(Self {
+            principal,
+            request_id: request_id(&parts.headers),
+            route: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+        })
     }
 }
 
@@ -102,16 +272,48 @@ pub fn router(state: AppState) -> Router {
         }))
         .load_shed()
         .concurrency_limit(limit);
+    let small = || axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY);
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/api/v1/alerts", post(alerts::post_alerts))
+        .route(
+            "/api/v1/alerts",
+            post(alerts::post_alerts).layer(axum::extract::DefaultBodyLimit::max(
+                state.ingest.max_body_bytes,
+            )),
+        )
         .route("/api/v1/incidents", get(incidents::list_incidents))
+        .route("/api/v1/incidents/{id}", get(incidents::get_incident))
+        .route("/api/v1/tickets", get(tickets::list_tickets))
+        .route(
+            "/api/v1/tickets/acknowledge",
+            post(tickets::bulk_acknowledge).layer(small()),
+        )
+        .route("/api/v1/tickets/{id}", get(tickets::get_ticket))
+        .route(
+            "/api/v1/tickets/{id}/acknowledge",
+            post(tickets::acknowledge).layer(small()),
+        )
+        .route("/api/v1/tickets/{id}/assign", post(tickets::assign).layer(small()))
+        .route("/api/v1/tickets/{id}/comment", post(tickets::comment).layer(small()))
+        .route("/api/v1/tickets/{id}/status", post(tickets::set_status).layer(small()))
+        .route("/api/v1/agencies", get(agencies::list_agencies))
+        .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/webhooks/deliveries", get(webhooks::list_deliveries))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/api/v1/docs", get(openapi::docs_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.ingest.max_body_bytes,
-        ))
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(small())
         .layer(overload)
+        .layer(tower_http::request_id::PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(tower_http::request_id::SetRequestIdLayer::new(
+            x_request_id,
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(state)
 }
 
@@ -129,6 +331,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
+    state.metrics.audit_dropped.store(
+        state.audit.dropped.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -345,7 +345,7 @@ fn group_key(c: &Compiled, a: &Alert, fields: &[KeyField]) -> String {
     if c.rule.cross_agency {
         k
     } else {
-        format!("agency={}|{k}", a.agency)
+        format!("agency={}|{k}", a.owner)
     }
 }
 
@@ -354,12 +354,12 @@ fn seq_key(c: &Compiled, a: &Alert, host: KeyField) -> String {
     if c.rule.cross_agency {
         format!("host={v}")
     } else {
-        format!("agency={}|host={v}", a.agency)
+        format!("agency={}|host={v}", a.owner)
     }
 }
 
 fn owner<'a>(c: &'a Compiled, a: &'a Alert) -> &'a str {
-    c.rule.incident_agency.as_deref().unwrap_or(&a.agency)
+    c.rule.incident_agency.as_deref().unwrap_or(&a.owner)
 }
 
 fn window_alert(

@@ -10,6 +10,7 @@ fn alert(id: u32, ts_s: i64, sid: u32, src: &str, dst: &str) -> Alert {
     Alert {
         alert_id: format!("s:0000000000000001:{id}"),
         agency: "MOH".into(),
+        owner: "MOH".into(),
         sensor: "s".into(),
         ts: Timestamp::from_secs_micros(ts_s, 0),
         gid: 1,

@@ -35,7 +35,7 @@ impl KeyField {
     pub fn write_value(self, alert: &Alert, out: &mut String) {
         // Writing into a String cannot fail.
         let _ = match self {
-            Self::Agency => out.write_str(&alert.agency),
+            Self::Agency => out.write_str(&alert.owner),
             Self::SignatureId => write!(out, "{}", alert.signature_id),
             Self::SrcIp => out.write_str(&alert.src_ip),
             Self::DestIp => out.write_str(&alert.dest_ip),

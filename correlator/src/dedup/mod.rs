@@ -156,7 +156,7 @@ impl DedupEngine {
             let spec = self.spec_for(a);
             let (rule, window_us) = (spec.name.clone(), spec.window_us);
             let key = key_text(&spec.key, a);
-            let map_key = format!("{}\u{1f}{rule}\u{1f}{key}", a.agency);
+            let map_key = format!("{}\u{1f}{rule}\u{1f}{key}", a.owner);
             if !seen_keys.contains(&map_key) {
                 seen_keys.insert(map_key.clone());
                 out.undo
@@ -182,7 +182,7 @@ impl DedupEngine {
                 Some(slot) if t > slot.inc.last_seen_us => {
                     // Past the window or the lifetime: close it, open the next one.
                     let mut new =
-                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                        Incident::new(&a.owner, IncidentKind::Dedup, &rule, key, t, max_set);
                     new.add(a);
                     out.incident_of[i] = new.id;
                     let mut old = std::mem::replace(&mut slot.inc, new);
@@ -194,7 +194,7 @@ impl DedupEngine {
                     // A late alert, older than the open incident's window: an incident of
                     // its own, closed at once (later alerts belong to the open one).
                     let mut late =
-                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                        Incident::new(&a.owner, IncidentKind::Dedup, &rule, key, t, max_set);
                     late.add(a);
                     late.open = false;
                     out.incident_of[i] = late.id;
@@ -202,7 +202,7 @@ impl DedupEngine {
                 }
                 None => {
                     let mut new =
-                        Incident::new(&a.agency, IncidentKind::Dedup, &rule, key, t, max_set);
+                        Incident::new(&a.owner, IncidentKind::Dedup, &rule, key, t, max_set);
                     new.add(a);
                     out.incident_of[i] = new.id;
                     self.open.insert(
@@ -334,6 +334,7 @@ mod tests {
         Alert {
             alert_id: format!("s:0000000000000001:{id}"),
             agency: "MOH".into(),
+            owner: "MOH".into(),
             sensor: "s".into(),
             ts: Timestamp::from_secs_micros(ts_s, 0),
             gid: 1,

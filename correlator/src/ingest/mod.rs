@@ -18,7 +18,7 @@ pub use body::{BodyError, Encoding, decode_body};
 pub use parse::{Alert, LineContext, LineError, SourceFormat, parse_line};
 
 /// A line that was not stored and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// 1-based line number in the (decoded) body.
     pub line: usize,

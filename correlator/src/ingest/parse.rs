@@ -49,6 +49,9 @@ pub struct Alert {
     pub alert_id: String,
     /// Agency of the sending sensor's token.
     pub agency: String,
+    /// Agency owning the incident this alert belongs to: the owner of its destination (or
+    /// source) address in the directory, else `agency`. Set by the writer before dedup.
+    pub owner: String,
     /// Sensor name: the record's `sensor.id`, else the token's name.
     pub sensor: String,
     /// Event time, microseconds since the epoch.
@@ -283,6 +286,7 @@ pub fn parse_line(line: &[u8], ctx: &LineContext) -> Result<Alert, LineError> {
     Ok(Alert {
         alert_id,
         agency: ctx.agency.clone(),
+        owner: ctx.agency.clone(),
         sensor,
         ts,
         gid: rec.alert.gid,

@@ -11,6 +11,7 @@
 //! checked by [`validate_identifier`] once at startup. 18.16 has no server-side `{x:Type}`
 //! parameters, so this is the binding mechanism that works on every version.
 
+pub mod agencies;
 pub mod local;
 pub mod retention;
 pub mod rows;
@@ -477,20 +478,8 @@ impl ClickHouse {
     /// [`StoreError`].
     pub async fn list_incidents(&self, q: &IncidentQuery) -> Result<Vec<IncidentRow>, StoreError> {
         let db = &self.database;
-        let mut conds = Vec::new();
-        if let Some(agency) = &q.agency {
-            if q.subtree {
-                let prefix = format!("{agency}.");
-                conds.push(format!(
-                    "(agency = {} OR substring(agency, 1, {}) = {})",
-                    quote(agency),
-                    prefix.len(),
-                    quote(&prefix)
-                ));
-            } else {
-                conds.push(format!("agency = {}", quote(agency)));
-            }
-        }
+        let mut conds = vec![q.scope_sql.clone()];
+        conds.extend(q.extra.iter().cloned());
         if let Some(since) = q.since_s {
             conds.push(format!("last_seen >= toDateTime({since})"));
         }
@@ -500,14 +489,10 @@ impl ClickHouse {
                 quote(id)
             ));
         }
-        let where_ = if conds.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conds.join(" AND "))
-        };
         self.query_rows(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM {db}.incidents FINAL {where_} \
+            "SELECT {INCIDENT_COLUMNS} FROM {db}.incidents FINAL WHERE {} \
              ORDER BY first_seen_us DESC, toString(id) DESC LIMIT {}",
+            conds.join(" AND "),
             q.limit
         ))
         .await
@@ -517,10 +502,10 @@ impl ClickHouse {
 /// Filters of [`ClickHouse::list_incidents`].
 #[derive(Debug, Clone, Default)]
 pub struct IncidentQuery {
-    /// Only this agency (`None`: all).
-    pub agency: Option<String>,
-    /// With `agency`: also the codes below it (`CODE.*`).
-    pub subtree: bool,
+    /// SQL condition on `agency` (the caller's scope; see `agency::subtree_sql`).
+    pub scope_sql: String,
+    /// More SQL conditions (values quoted by the caller).
+    pub extra: Vec<String>,
     /// Only incidents whose last alert is at or after this, seconds.
     pub since_s: Option<i64>,
     /// Keyset cursor: only incidents strictly before (first_seen_us, id).
