@@ -188,7 +188,11 @@ fn every_panel_query_runs_on_seeded_data() {
         interval_s: ((to - from) / 1000).max(60),
     };
     let report = queries::run_all(&s.ch_url, &s.db, range);
-    assert_eq!(report.len(), 31, "every panel ran once with default variables");
+    assert_eq!(
+        report.len(),
+        31,
+        "every panel ran once with default variables"
+    );
     for r in &report {
         println!(
             "{:<10} {:<40} {:>5} rows {:>7.1} ms",

@@ -17,7 +17,11 @@ pub struct Ran {
 }
 
 /// Runs `sql` (already expanded) and returns (column name → type, rows).
-pub fn run_json(ch_url: &str, db: &str, sql: &str) -> Result<(Vec<(String, String)>, Vec<Value>), String> {
+pub fn run_json(
+    ch_url: &str,
+    db: &str,
+    sql: &str,
+) -> Result<(Vec<(String, String)>, Vec<Value>), String> {
     let resp = reqwest::blocking::Client::new()
         .post(format!(
             "{ch_url}/?database={db}&output_format_json_quote_64bit_integers=0"
@@ -48,7 +52,10 @@ pub fn run_json(ch_url: &str, db: &str, sql: &str) -> Result<(Vec<(String, Strin
 
 fn is_numeric(ty: &str) -> bool {
     let t = ty.trim_start_matches("Nullable(");
-    t.starts_with("UInt") || t.starts_with("Int") || t.starts_with("Float") || t.starts_with("Decimal")
+    t.starts_with("UInt")
+        || t.starts_with("Int")
+        || t.starts_with("Float")
+        || t.starts_with("Decimal")
 }
 
 /// The template variables of `dash` with their default values; query variables are resolved
@@ -71,10 +78,17 @@ fn variables(dash: &Value, ch_url: &str, db: &str, range: Range) -> BTreeMap<Str
                 let value = if cur == "$__all" {
                     VarValue::All
                 } else {
-                    assert!(options.iter().any(|o| o == cur), "{name}: current {cur} not an option");
+                    assert!(
+                        options.iter().any(|o| o == cur),
+                        "{name}: current {cur} not an option"
+                    );
                     VarValue::Values(vec![cur.to_owned()])
                 };
-                Var { value, options, all_value }
+                Var {
+                    value,
+                    options,
+                    all_value,
+                }
             }
             "query" => {
                 let sql = expand(v["query"].as_str().unwrap(), &vars, range)
@@ -85,13 +99,20 @@ fn variables(dash: &Value, ch_url: &str, db: &str, range: Range) -> BTreeMap<Str
                     .iter()
                     .filter_map(|r| r.as_object()?.values().next()?.as_str().map(str::to_owned))
                     .collect();
-                assert!(!options.is_empty(), "variable {name} has no values on the seeded data: {sql}");
+                assert!(
+                    !options.is_empty(),
+                    "variable {name} has no values on the seeded data: {sql}"
+                );
                 let value = if v["includeAll"].as_bool() == Some(true) {
                     VarValue::All
                 } else {
                     VarValue::Values(vec![options[0].clone()])
                 };
-                Var { value, options, all_value }
+                Var {
+                    value,
+                    options,
+                    all_value,
+                }
             }
             other => panic!("{name}: variable type {other} not handled by the test"),
         };
@@ -118,7 +139,8 @@ fn run_panels(
         let ctx = format!("{dash_name} / {title}");
         let sql = expand(raw, vars, range).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let t = Instant::now();
-        let (meta, rows) = run_json(ch_url, db, &sql).unwrap_or_else(|e| panic!("{ctx}: {sql}: {e}"));
+        let (meta, rows) =
+            run_json(ch_url, db, &sql).unwrap_or_else(|e| panic!("{ctx}: {sql}: {e}"));
         let elapsed = t.elapsed();
         if strict {
             assert!(!rows.is_empty(), "{ctx}: no rows on the seeded data: {sql}");
@@ -127,30 +149,61 @@ fn run_panels(
         match kind {
             "timeseries" => {
                 assert_eq!(names[0], "time", "{ctx}: time series need `time` first");
-                assert!(meta[0].1.contains("DateTime"), "{ctx}: time is {}", meta[0].1);
-                assert!(meta[1..].iter().any(|(_, t)| is_numeric(t)), "{ctx}: no numeric column");
+                assert!(
+                    meta[0].1.contains("DateTime"),
+                    "{ctx}: time is {}",
+                    meta[0].1
+                );
+                assert!(
+                    meta[1..].iter().any(|(_, t)| is_numeric(t)),
+                    "{ctx}: no numeric column"
+                );
             }
             "stat" => {
                 assert_eq!(meta.len(), 1, "{ctx}: a stat shows one number");
-                assert!(is_numeric(&meta[0].1), "{ctx}: {} is not numeric", meta[0].1);
-                let v = rows.first().and_then(|r| r[&meta[0].0].as_f64()).unwrap_or(f64::NAN);
+                assert!(
+                    is_numeric(&meta[0].1),
+                    "{ctx}: {} is not numeric",
+                    meta[0].1
+                );
+                let v = rows
+                    .first()
+                    .and_then(|r| r[&meta[0].0].as_f64())
+                    .unwrap_or(f64::NAN);
                 if strict {
-                    assert!(v.is_finite() && v > 0.0, "{ctx}: {} = {v} on the seeded data", meta[0].0);
+                    assert!(
+                        v.is_finite() && v > 0.0,
+                        "{ctx}: {} = {v} on the seeded data",
+                        meta[0].0
+                    );
                 }
             }
             "barchart" => {
-                assert!(meta.len() >= 2 && !is_numeric(&meta[0].1), "{ctx}: label column first");
-                assert!(meta[1..].iter().all(|(_, t)| is_numeric(t)), "{ctx}: values numeric");
+                assert!(
+                    meta.len() >= 2 && !is_numeric(&meta[0].1),
+                    "{ctx}: label column first"
+                );
+                assert!(
+                    meta[1..].iter().all(|(_, t)| is_numeric(t)),
+                    "{ctx}: values numeric"
+                );
             }
             "table" => {}
             other => panic!("{ctx}: panel type {other} not checked by the test"),
         }
         // Drill-down links read fields of the result: they must exist.
-        for l in p["fieldConfig"]["defaults"]["links"].as_array().into_iter().flatten() {
+        for l in p["fieldConfig"]["defaults"]["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let url = format!("{}{}", l["title"], l["url"]);
             for part in url.split("${__data.fields.").skip(1) {
                 let field = part.split('}').next().unwrap();
-                assert!(names.contains(&field), "{ctx}: link uses field {field}, result has {names:?}");
+                assert!(
+                    names.contains(&field),
+                    "{ctx}: link uses field {field}, result has {names:?}"
+                );
             }
         }
         out.push(Ran {
@@ -177,7 +230,10 @@ pub fn run_all(ch_url: &str, db: &str, range: Range) -> Vec<Ran> {
                 v.value = VarValue::Values(vec![v.options[0].clone()]);
             }
         }
-        if narrowed.iter().any(|(k, v)| vars.get(k).is_some_and(|o| o.value != v.value)) {
+        if narrowed
+            .iter()
+            .any(|(k, v)| vars.get(k).is_some_and(|o| o.value != v.value))
+        {
             // Narrowed, a panel may rightly be empty; it must still run and keep its shape.
             run_panels(&name, &dash, &narrowed, ch_url, db, range, false);
         }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{CorrelatorProc, ch_query, clickhouse, create_token, fresh_db, tocsin_bin, wait_until};
+use crate::common::{
+    CorrelatorProc, ch_query, clickhouse, create_token, fresh_db, tocsin_bin, wait_until,
+};
 
 /// What the seeding produced.
 pub struct Seeded {
@@ -63,7 +65,12 @@ pub fn seed(tmp: &Path) -> Seeded {
     let ch_url = ch.url();
     let db = fresh_db("dashboards");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let base = ["--clickhouse-url", ch_url.as_str(), "--database", db.as_str()];
+    let base = [
+        "--clickhouse-url",
+        ch_url.as_str(),
+        "--database",
+        db.as_str(),
+    ];
 
     // The shipped tree with every SLA shortened: acknowledge in 2 s, resolve in 1 h.
     let tree = std::fs::read_to_string(repo.join("rules/agencies/national.toml")).unwrap();
@@ -87,7 +94,12 @@ pub fn seed(tmp: &Path) -> Seeded {
     let sensor_hn = create_token(&ch_url, &db, "sensor", "HA-NOI", "province-tap-1");
     let responder = create_token(&ch_url, &db, "responder", "HA-NOI", "hn-responder");
     let admin = create_token(&ch_url, &db, "admin", "NCC", "soc-admin");
-    let corr = CorrelatorProc::start(&ch_url, &db, 0, Some(&repo.join("scripts/demo-correlator.toml")));
+    let corr = CorrelatorProc::start(
+        &ch_url,
+        &db,
+        0,
+        Some(&repo.join("scripts/demo-correlator.toml")),
+    );
 
     // Traffic of two taps, replayed by two sensors forwarding to the correlator.
     let pcaps = tmp.join("pcaps");
@@ -118,7 +130,8 @@ pub fn seed(tmp: &Path) -> Seeded {
         ]);
     }
     assert!(
-        wait_until(Duration::from_secs(30), || !tickets(&corr.url, &admin).is_empty()),
+        wait_until(Duration::from_secs(30), || !tickets(&corr.url, &admin)
+            .is_empty()),
         "no tickets opened"
     );
 
@@ -133,10 +146,22 @@ pub fn seed(tmp: &Path) -> Seeded {
     for (path, body) in [
         ("acknowledge", serde_json::json!({})),
         ("assign", serde_json::json!({"assignee": "linh"})),
-        ("status", serde_json::json!({"status": "in_progress", "comment": "isolating the host"})),
-        ("status", serde_json::json!({"status": "resolved", "comment": "blocked at the edge"})),
+        (
+            "status",
+            serde_json::json!({"status": "in_progress", "comment": "isolating the host"}),
+        ),
+        (
+            "status",
+            serde_json::json!({"status": "resolved", "comment": "blocked at the edge"}),
+        ),
     ] {
-        let (st, v) = api(&corr.url, &responder, "POST", &format!("/api/v1/tickets/{id}/{path}"), Some(body));
+        let (st, v) = api(
+            &corr.url,
+            &responder,
+            "POST",
+            &format!("/api/v1/tickets/{id}/{path}"),
+            Some(body),
+        );
         assert_eq!(st, 200, "{path}: {v}");
     }
     if let Some(other) = all.iter().find(|t| t["agency"] == "SBV") {
@@ -144,10 +169,16 @@ pub fn seed(tmp: &Path) -> Seeded {
             &corr.url,
             &responder,
             "POST",
-            &format!("/api/v1/tickets/{}/acknowledge", other["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/tickets/{}/acknowledge",
+                other["id"].as_str().unwrap()
+            ),
             Some(serde_json::json!({})),
         );
-        assert!(st == 403 || st == 404, "cross-agency acknowledge answered {st}");
+        assert!(
+            st == 403 || st == 404,
+            "cross-agency acknowledge answered {st}"
+        );
     }
     // Unacknowledged tickets miss their 2 s deadline and climb.
     assert!(
@@ -167,9 +198,7 @@ pub fn seed(tmp: &Path) -> Seeded {
     );
     let span = ch_query(
         &ch_url,
-        &format!(
-            "SELECT toUInt32(min(ts)), toUInt32(now()) FROM {db}.alerts"
-        ),
+        &format!("SELECT toUInt32(min(ts)), toUInt32(now()) FROM {db}.alerts"),
     );
     let mut it = span.split('\t').map(|v| v.parse::<i64>().unwrap());
     let (first_s, last_s) = (it.next().unwrap(), it.next().unwrap());

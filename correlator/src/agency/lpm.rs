@@ -56,7 +56,9 @@ impl<T: Clone> PrefixTable<T> {
                         self.v4.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };
-                self.v4.get_mut(slot).and_then(|(_, m)| m.insert(key, value))
+                self.v4
+                    .get_mut(slot)
+                    .and_then(|(_, m)| m.insert(key, value))
             }
             IpNet::V6(n) => {
                 let len = n.prefix_len();
@@ -69,7 +71,9 @@ impl<T: Clone> PrefixTable<T> {
                         self.v6.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };
-                self.v6.get_mut(slot).and_then(|(_, m)| m.insert(key, value))
+                self.v6
+                    .get_mut(slot)
+                    .and_then(|(_, m)| m.insert(key, value))
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod body;
 pub mod error;
 pub mod incidents;
 pub mod openapi;
+pub mod sensor_stats;
 pub mod tickets;
 pub mod tls;
 pub mod webhooks;
@@ -135,7 +136,11 @@ impl Caller {
             return Ok(());
         }
         state.audit.record(AuditEntry {
-            detail: format!("role {} lacks {}", self.principal.role.as_str(), perm.as_str()),
+            detail: format!(
+                "role {} lacks {}",
+                self.principal.role.as_str(),
+                perm.as_str()
+            ),
             ..self.entry("api.denied", "denied", StatusCode::FORBIDDEN)
         });
         Err(ApiError::forbidden(format!(
@@ -205,7 +210,9 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
         else {
             record_unauthenticated(parts, state, "malformed Authorization header");
-            return Err(ApiError::unauthorized("Authorization must be 'Bearer <token>'"));
+            return Err(ApiError::unauthorized(
+                "Authorization must be 'Bearer <token>'",
+            ));
         };
         match state.auth.authenticate(token).await {
             Ok(Some(p)) => Ok(Self(p)),
@@ -228,7 +235,10 @@ fn record_unauthenticated(parts: &Parts, state: &AppState, why: &str) {
     state.audit.record_unauthenticated(AuditEntry {
         actor: "anonymous".into(),
         object_type: "route".into(),
-        object_id: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+        object_id: format!("{} {}", parts.method, parts.uri.path())
+            .chars()
+            .take(200)
+            .collect(),
         http_status: 401,
         request_id: request_id(&parts.headers),
         detail: why.to_owned(),
@@ -244,7 +254,10 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             principal,
             request_id: request_id(&parts.headers),
-            route: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+            route: format!("{} {}", parts.method, parts.uri.path())
+                .chars()
+                .take(200)
+                .collect(),
         })
     }
 }
@@ -281,6 +294,10 @@ pub fn router(state: AppState) -> Router {
                 state.ingest.max_body_bytes,
             )),
         )
+        .route(
+            "/api/v1/sensor-stats",
+            post(sensor_stats::post_sensor_stats).layer(small()),
+        )
         .route("/api/v1/incidents", get(incidents::list_incidents))
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))
         .route("/api/v1/tickets", get(tickets::list_tickets))
@@ -293,23 +310,41 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets/{id}/acknowledge",
             post(tickets::acknowledge).layer(small()),
         )
-        .route("/api/v1/tickets/{id}/assign", post(tickets::assign).layer(small()))
-        .route("/api/v1/tickets/{id}/comment", post(tickets::comment).layer(small()))
-        .route("/api/v1/tickets/{id}/status", post(tickets::set_status).layer(small()))
+        .route(
+            "/api/v1/tickets/{id}/assign",
+            post(tickets::assign).layer(small()),
+        )
+        .route(
+            "/api/v1/tickets/{id}/comment",
+            post(tickets::comment).layer(small()),
+        )
+        .route(
+            "/api/v1/tickets/{id}/status",
+            post(tickets::set_status).layer(small()),
+        )
         .route("/api/v1/agencies", get(agencies::list_agencies))
         .route("/api/v1/audit", get(audit::list_audit))
-        .route("/api/v1/webhooks/deliveries", get(webhooks::list_deliveries))
+        .route(
+            "/api/v1/webhooks/deliveries",
+            get(webhooks::list_deliveries),
+        )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         .layer(small())
         .layer(overload)
-        .layer(tower_http::request_id::PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::new(
+            x_request_id.clone(),
+        ))
         .layer(tower_http::request_id::SetRequestIdLayer::new(
             x_request_id,
             tower_http::request_id::MakeRequestUuid,

@@ -198,8 +198,10 @@ impl TryFrom<TicketRow> for Ticket {
 
 fn select(db: &str, where_: &str, tail: &str) -> String {
     // UUID columns read as text; the rest as stored.
-    let cols = TICKET_STATE_NAMES
-        .replace("incident_id, linked_incident_id", "toString(incident_id) AS incident_id, toString(linked_incident_id) AS linked_incident_id");
+    let cols = TICKET_STATE_NAMES.replace(
+        "incident_id, linked_incident_id",
+        "toString(incident_id) AS incident_id, toString(linked_incident_id) AS linked_incident_id",
+    );
     format!(
         "SELECT toString(id) AS id, seq, version, last_action, updated_us, {cols} \
          FROM {db}.tickets FINAL {where_} {tail}"
@@ -293,7 +295,10 @@ pub async fn list(ch: &ClickHouse, q: &TicketQuery) -> Result<Vec<Ticket>, Store
     read(
         ch,
         &format!("WHERE {}", conds.join(" AND ")),
-        &format!("ORDER BY opened_us DESC, toString(id) DESC LIMIT {}", q.limit),
+        &format!(
+            "ORDER BY opened_us DESC, toString(id) DESC LIMIT {}",
+            q.limit
+        ),
     )
     .await
 }
@@ -369,17 +374,19 @@ pub async fn latest_by_key(
         .collect();
     let mut all = read(
         ch,
-        &format!("WHERE (owner_agency, rule, dedup_key) IN ({})", list.join(",")),
+        &format!(
+            "WHERE (owner_agency, rule, dedup_key) IN ({})",
+            list.join(",")
+        ),
         "",
     )
     .await?;
     all.sort_by(|a, b| b.opened_us.cmp(&a.opened_us));
     let mut out: Vec<Ticket> = Vec::new();
     for t in all {
-        if !out
-            .iter()
-            .any(|o| o.owner_agency == t.owner_agency && o.rule == t.rule && o.dedup_key == t.dedup_key)
-        {
+        if !out.iter().any(|o| {
+            o.owner_agency == t.owner_agency && o.rule == t.rule && o.dedup_key == t.dedup_key
+        }) {
             out.push(t);
         }
     }
