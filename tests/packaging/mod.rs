@@ -46,3 +46,68 @@ fn systemd_units_start_commands_the_binary_accepts() {
         );
     }
 }
+
+/// Every `key = value` of a TOML example, commented out or not, as `section.key`.
+fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
+    let mut section = String::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let l = line.trim_start_matches('#').trim();
+        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            if !line.starts_with('#') {
+                section = s.trim_matches(|c| c == '[' || c == ']').to_owned();
+            }
+            continue;
+        }
+        if let Some((k, _)) = l.split_once(" = ")
+            && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            keys.insert(if section.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{section}.{k}")
+            });
+        }
+    }
+    keys
+}
+
+/// `section.key` for every leaf of a serialized config (tables of tables flattened).
+fn leaf_keys(v: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let toml::Value::Table(t) = v {
+        for (k, v) in t {
+            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(_) => leaf_keys(v, &name, out),
+                _ => {
+                    out.insert(name);
+                }
+            }
+        }
+    }
+}
+
+/// The example names every option, its values are the real defaults, and it loads.
+#[test]
+fn correlator_example_config_documents_every_option_with_its_default() {
+    use tocsin_correlator::config::CorrelatorConfig;
+    let path = repo().join("correlator.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let parsed = CorrelatorConfig::from_file(&path).unwrap();
+    let as_value = |c: &CorrelatorConfig| toml::Value::try_from(c).unwrap();
+    assert_eq!(
+        as_value(&parsed),
+        as_value(&CorrelatorConfig::default()),
+        "the example's values differ from the defaults"
+    );
+    let mut want = std::collections::BTreeSet::new();
+    leaf_keys(&as_value(&CorrelatorConfig::default()), "", &mut want);
+    // Options without a default (paths) appear commented out.
+    for k in ["clickhouse.password_file", "clickhouse.ca_cert", "tls.cert", "tls.key", "tls.client_ca", "correlation.rules_file"] {
+        want.insert(k.to_owned());
+    }
+    want.remove("dedup.override");
+    let have = documented_keys(&text);
+    let missing: Vec<_> = want.difference(&have).collect();
+    assert!(missing.is_empty(), "not in correlator.example.toml: {missing:?}");
+}
