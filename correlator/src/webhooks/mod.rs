@@ -217,8 +217,8 @@ impl Deliverer {
     pub async fn load_pending(&mut self, ch: &ClickHouse) -> Result<usize, StoreError> {
         let rows: Vec<Delivery> = ch
             .query_rows(&format!(
-                "SELECT toString(delivery_id) AS delivery_id, webhook_id, agency, event, \
-                 toString(event_id) AS event_id, toString(ticket_id) AS ticket_id, url, payload, status, \
+                "SELECT delivery_id, webhook_id, agency, event, \
+                 event_id, ticket_id, url, payload, status, \
                  attempts, next_attempt_us, last_http_status, last_error, \
                  toInt64(toUnixTimestamp(created_at)) AS created_at, \
                  toInt64(toUnixTimestamp(updated_at)) AS updated_at, version \
