@@ -767,7 +767,7 @@ fn webhooks_are_signed_retried_and_logged() {
 fn leader(c: &CorrelatorProc) -> bool {
     reqwest::blocking::get(format!("{}/metrics", c.url))
         .and_then(reqwest::blocking::Response::text)
-        .is_ok_and(|m| m.contains("tocsin_ticket_worker_leader 1"))
+        .is_ok_and(|m| m.lines().any(|l| l == "tocsin_ticket_worker_leader 1"))
 }
 
 #[test]
