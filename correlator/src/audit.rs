@@ -139,7 +139,11 @@ impl AuditSink {
 
 /// Writes queued entries in batches (every 200 ms or 1,000 entries) until `cancel`, then
 /// drains what is left. A failed batch is retried a few times, then dropped with a warning.
-pub async fn run_writer(ch: ClickHouse, mut rx: mpsc::Receiver<AuditEntry>, cancel: CancellationToken) {
+pub async fn run_writer(
+    ch: ClickHouse,
+    mut rx: mpsc::Receiver<AuditEntry>,
+    cancel: CancellationToken,
+) {
     let mut buf: Vec<AuditEntry> = Vec::new();
     loop {
         let closing = tokio::select! {

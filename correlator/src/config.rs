@@ -482,8 +482,13 @@ impl CorrelatorConfig {
             return bad("dedup.max_set and dedup.max_open_incidents must be above 0");
         }
         let t = &self.tickets;
-        if t.poll_interval.is_zero() || t.refresh_interval.is_zero() || t.lease_ttl < Duration::from_secs(1) {
-            return bad("tickets.poll_interval and refresh_interval must be above 0, lease_ttl at least 1s");
+        if t.poll_interval.is_zero()
+            || t.refresh_interval.is_zero()
+            || t.lease_ttl < Duration::from_secs(1)
+        {
+            return bad(
+                "tickets.poll_interval and refresh_interval must be above 0, lease_ttl at least 1s",
+            );
         }
         if t.lease_settle * 2 >= t.lease_ttl {
             return bad("tickets.lease_settle must be under half of tickets.lease_ttl");

@@ -13,12 +13,12 @@ use crate::agency::DirHandle;
 use crate::api::{self, AppState};
 use crate::audit::{self, AuditSink};
 use crate::auth::Authenticator;
-use crate::tickets::{TicketLocks, worker};
 use crate::config::{ConfigError, CorrelatorConfig};
 use crate::correlate::{CorrelationEngine, RulesError, load_rules};
 use crate::dedup::DedupEngine;
 use crate::metrics::Metrics;
 use crate::store::{ClickHouse, StoreError, agencies, retention, schema};
+use crate::tickets::{TicketLocks, worker};
 use crate::writer::{Writer, WriterHandle, writer};
 
 /// Why the service could not start or stopped with an error.
@@ -289,10 +289,16 @@ async fn init_store(
     let _ = version;
     match agencies::load(ch).await {
         Ok(d) => {
-            tracing::info!(agencies = d.len(), version = d.version, "agency directory loaded");
+            tracing::info!(
+                agencies = d.len(),
+                version = d.version,
+                "agency directory loaded"
+            );
             dir.set(d);
         }
-        Err(e) => tracing::warn!(error = %e, "no agency directory yet; incidents belong to the sensors' agencies"),
+        Err(e) => {
+            tracing::warn!(error = %e, "no agency directory yet; incidents belong to the sensors' agencies");
+        }
     }
     let mut dedup = DedupEngine::new(&cfg.dedup);
     let horizon = cfg

@@ -217,7 +217,12 @@ pub fn writer(
         watermarks: HashMap::new(),
         pending_rows: Vec::new(),
         dir: ownership.0,
-        source_first: ownership.1.source_first_categories.iter().cloned().collect(),
+        source_first: ownership
+            .1
+            .source_first_categories
+            .iter()
+            .cloned()
+            .collect(),
         cfg: cfg.clone(),
         queued,
         ch_up,
@@ -478,7 +483,11 @@ impl Writer {
 
 /// Sets each alert's owning agency: the directory's owner of its destination (source first
 /// for `source_first` categories), else of the other address, else the sensor's agency.
-pub fn set_owners(alerts: &mut [Alert], dir: &crate::agency::Directory, source_first: &HashSet<String>) {
+pub fn set_owners(
+    alerts: &mut [Alert],
+    dir: &crate::agency::Directory,
+    source_first: &HashSet<String>,
+) {
     if dir.is_empty() {
         return;
     }

@@ -336,10 +336,23 @@ fn incidents_api_pages_and_scopes() {
     )
     .unwrap();
     let out = std::process::Command::new(crate::common::tocsin_bin())
-        .args(["agency", "load", dir_file.to_str().unwrap(), "--clickhouse-url", &ch.url(), "--database", &db])
+        .args([
+            "agency",
+            "load",
+            dir_file.to_str().unwrap(),
+            "--clickhouse-url",
+            &ch.url(),
+            "--database",
+            &db,
+        ])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "3\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let moh = create_token(&ch.url(), &db, "sensor", "MOH", "s-moh");
     let mof = create_token(&ch.url(), &db, "sensor", "MOF", "s-mof");
     let analyst = create_token(&ch.url(), &db, "analyst", "MOH", "ana");

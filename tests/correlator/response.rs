@@ -123,7 +123,12 @@ fn post_json(url: &str, token: &str, body: &str) -> (u16, Value) {
 fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"]["code"], want_code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 /// Waits until `GET url` (a ticket list) holds `n` items; returns them.
@@ -139,7 +144,9 @@ fn wait_tickets(url: &str, token: &str, n: usize) -> Vec<Value> {
 }
 
 fn us_of(v: &Value) -> i64 {
-    tocsin_eve::Timestamp::parse_eve(v.as_str().unwrap()).unwrap().0
+    tocsin_eve::Timestamp::parse_eve(v.as_str().unwrap())
+        .unwrap()
+        .0
 }
 
 #[test]
@@ -158,11 +165,22 @@ fn agency_cli_and_ownership_over_the_shipped_tree() {
     for l in &lines {
         let f: Vec<&str> = l.split('\t').collect();
         assert_eq!(f.len(), 5, "{l}");
-        assert!(f[2] == "-" || seen.contains(f[2]), "parent listed before child: {l}");
+        assert!(
+            f[2] == "-" || seen.contains(f[2]),
+            "parent listed before child: {l}"
+        );
         seen.insert(f[0].to_owned());
     }
-    assert!(lines.contains(&"MOH.IT.DC.LAB\t4\tMOH.IT.DC\tSecurity Laboratory, Ministry of Health\t10.18.17.128/25"));
-    assert_eq!(lines.iter().filter(|l| l.split('\t').nth(1) == Some("1")).count(), 85);
+    assert!(lines.contains(
+        &"MOH.IT.DC.LAB\t4\tMOH.IT.DC\tSecurity Laboratory, Ministry of Health\t10.18.17.128/25"
+    ));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.split('\t').nth(1) == Some("1"))
+            .count(),
+        85
+    );
     // Loading it again changes nothing but the version.
     assert_eq!(load_directory(&ch.url(), &db, &tree), 848);
 
@@ -178,8 +196,14 @@ fn agency_cli_and_ownership_over_the_shipped_tree() {
     let (code, out, err) = agency_cli(&ch.url(), &db, &["load", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert_eq!(out, "");
-    assert!(err.contains("bad.toml:5: agency 'X': unknown parent 'NOPE'"), "{err}");
-    assert!(err.contains("bad.toml:9: agency 'Y': '10.0.0.0/33' is not an IPv4/IPv6 CIDR prefix"), "{err}");
+    assert!(
+        err.contains("bad.toml:5: agency 'X': unknown parent 'NOPE'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml:9: agency 'Y': '10.0.0.0/33' is not an IPv4/IPv6 CIDR prefix"),
+        "{err}"
+    );
     let (_, out, _) = agency_cli(&ch.url(), &db, &["list"]);
     assert_eq!(out.lines().count(), 848);
 
@@ -194,7 +218,14 @@ fn agency_cli_and_ownership_over_the_shipped_tree() {
         &[
             alert("edge-mic", 1, 2001, misc, "198.51.100.7", "10.18.17.200"),
             alert("edge-mic", 2, 2002, misc, "198.51.100.7", "100.64.65.130"),
-            alert("edge-mic", 3, 2003, misc, "2001:db8:ffff::1", "2001:db8:101:2000::1"),
+            alert(
+                "edge-mic",
+                3,
+                2003,
+                misc,
+                "2001:db8:ffff::1",
+                "2001:db8:101:2000::1",
+            ),
             // Destination unowned: the source's owner (Ho Chi Minh City, district 2).
             alert("edge-mic", 4, 2004, misc, "100.65.80.1", "203.0.113.9"),
             // Outbound (source-first category): the source's owner wins over the destination's.
@@ -227,10 +258,22 @@ fn agency_cli_and_ownership_over_the_shipped_tree() {
         s.sort_unstable();
         s
     };
-    assert_eq!(sids(&format!("{}/api/v1/incidents", c.url)), [2002, 2003, 2005]);
-    assert_eq!(sids(&format!("{}/api/v1/incidents?agency=HA-NOI.D1", c.url)), [2002, 2005]);
-    assert_eq!(sids(&format!("{}/api/v1/incidents?signature_id=2003", c.url)), [2003]);
-    assert_eq!(sids(&format!("{}/api/v1/incidents?ip=100.64.65.200", c.url)), [2005]);
+    assert_eq!(
+        sids(&format!("{}/api/v1/incidents", c.url)),
+        [2002, 2003, 2005]
+    );
+    assert_eq!(
+        sids(&format!("{}/api/v1/incidents?agency=HA-NOI.D1", c.url)),
+        [2002, 2005]
+    );
+    assert_eq!(
+        sids(&format!("{}/api/v1/incidents?signature_id=2003", c.url)),
+        [2003]
+    );
+    assert_eq!(
+        sids(&format!("{}/api/v1/incidents?ip=100.64.65.200", c.url)),
+        [2005]
+    );
     let (st, v) = get(&format!("{}/api/v1/incidents?agency=MOH", c.url), &analyst);
     assert_error(st, &v, 403, "forbidden");
     // The agencies a Ha Noi token sees: its subtree, in tree order.
@@ -241,8 +284,15 @@ fn agency_cli_and_ownership_over_the_shipped_tree() {
     assert_eq!(items[0]["code"], "HA-NOI");
     assert_eq!(items[0]["parent"], "NCC");
     assert_eq!(items[0]["level"], 1);
-    assert_eq!(items[0]["prefixes"], json!(["100.64.0.0/16", "2001:db8:101::/48"]));
-    assert!(items.iter().all(|i| i["code"].as_str().unwrap().starts_with("HA-NOI")));
+    assert_eq!(
+        items[0]["prefixes"],
+        json!(["100.64.0.0/16", "2001:db8:101::/48"])
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["code"].as_str().unwrap().starts_with("HA-NOI"))
+    );
 }
 
 #[test]
@@ -257,7 +307,18 @@ fn ticket_lifecycle_over_http() {
     let admin = create_token(&ch.url(), &db, "admin", "NCC", "ncc-admin");
     // 100.64.33.0/24 is Ha Noi's provincial hospital (health policy: tickets from severity
     // 3, severity 2 acknowledged within 1 h).
-    post(&c.url, &sensor, &[alert("edge-ncc", 1, 3001, "Misc activity", "198.51.100.2", "100.64.33.5")]);
+    post(
+        &c.url,
+        &sensor,
+        &[alert(
+            "edge-ncc",
+            1,
+            3001,
+            "Misc activity",
+            "198.51.100.2",
+            "100.64.33.5",
+        )],
+    );
     let list = format!("{}/api/v1/tickets?agency=HA-NOI", c.url);
     let t = wait_tickets(&list, &responder, 1).remove(0);
     assert_eq!(t["agency"], "HA-NOI.DOH.HOSP");
@@ -276,15 +337,29 @@ fn ticket_lifecycle_over_http() {
     };
 
     // Illegal: new → resolved. Nothing changes.
-    let (st, v) = post_json(&at("status"), &responder, r#"{"status":"resolved","comment":"done?"}"#);
+    let (st, v) = post_json(
+        &at("status"),
+        &responder,
+        r#"{"status":"resolved","comment":"done?"}"#,
+    );
     assert_error(st, &v, 409, "illegal_transition");
     seq(1);
     // Bad input: 4xx with a JSON error body, nothing applied.
     let (st, v) = post_json(&at("assign"), &responder, r#"{"assignee": "x""#);
     assert_error(st, &v, 400, "bad_json");
-    let (st, v) = post_json(&at("assign"), &responder, r#"{"assignee":"x","priority":1}"#);
+    let (st, v) = post_json(
+        &at("assign"),
+        &responder,
+        r#"{"assignee":"x","priority":1}"#,
+    );
     assert_error(st, &v, 400, "bad_json");
-    assert!(v["error"]["message"].as_str().unwrap().contains("unknown field `priority`"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `priority`"),
+        "{v}"
+    );
     let (st, v) = post_json(&at("comment"), &responder, "{}");
     assert_error(st, &v, 400, "bad_json");
     let big = json!({"text": "a".repeat(70 * 1024)}).to_string();
@@ -299,22 +374,49 @@ fn ticket_lifecycle_over_http() {
     seq(1);
 
     // The lifecycle: new → acknowledged → in_progress → resolved → closed.
-    let (st, v) = call("POST", &at("acknowledge"), Some(&bearer(&responder)), None, Some("req-ack-1"));
+    let (st, v) = call(
+        "POST",
+        &at("acknowledge"),
+        Some(&bearer(&responder)),
+        None,
+        Some("req-ack-1"),
+    );
     assert_eq!(st, 200, "{v}");
-    assert_eq!((v["status"].as_str(), v["seq"].as_u64()), (Some("acknowledged"), Some(2)));
+    assert_eq!(
+        (v["status"].as_str(), v["seq"].as_u64()),
+        (Some("acknowledged"), Some(2))
+    );
     assert!(v["acknowledged_at"].is_string());
     // Acknowledged: the resolve deadline (24 h for severity 2) is now the one that matters.
-    assert_eq!(us_of(&v["due_at"]) - us_of(&v["opened_at"]), 24 * 3_600_000_000);
+    assert_eq!(
+        us_of(&v["due_at"]) - us_of(&v["opened_at"]),
+        24 * 3_600_000_000
+    );
     let (st, v) = post_json(&at("acknowledge"), &responder, "{}");
     assert_error(st, &v, 409, "illegal_transition");
     let (st, v) = post_json(&at("assign"), &responder, r#"{"assignee":"nguyen.van.a"}"#);
-    assert_eq!((st, v["assignee"].as_str()), (200, Some("nguyen.van.a")), "{v}");
-    let (st, v) = post_json(&at("comment"), &responder, r#"{"text":"blocked the source at the edge"}"#);
+    assert_eq!(
+        (st, v["assignee"].as_str()),
+        (200, Some("nguyen.van.a")),
+        "{v}"
+    );
+    let (st, v) = post_json(
+        &at("comment"),
+        &responder,
+        r#"{"text":"blocked the source at the edge"}"#,
+    );
     assert_eq!((st, v["seq"].as_u64()), (200, Some(4)), "{v}");
     for (to, seq_after) in [("in_progress", 5), ("resolved", 6), ("closed", 7)] {
-        let (st, v) = post_json(&at("status"), &responder, &format!(r#"{{"status":"{to}","comment":"{to}"}}"#));
+        let (st, v) = post_json(
+            &at("status"),
+            &responder,
+            &format!(r#"{{"status":"{to}","comment":"{to}"}}"#),
+        );
         assert_eq!(st, 200, "{to}: {v}");
-        assert_eq!((v["status"].as_str(), v["seq"].as_u64()), (Some(to), Some(seq_after)));
+        assert_eq!(
+            (v["status"].as_str(), v["seq"].as_u64()),
+            (Some(to), Some(seq_after))
+        );
     }
     // Closed is terminal.
     for body in [r#"{"status":"reopened"}"#, r#"{"status":"in_progress"}"#] {
@@ -346,7 +448,10 @@ fn ticket_lifecycle_over_http() {
     assert_eq!(detail["incident_id"], incident.as_str());
 
     // The incident with its member alert and its ticket.
-    let (st, v) = get(&format!("{}/api/v1/incidents/{incident}", c.url), &responder);
+    let (st, v) = get(
+        &format!("{}/api/v1/incidents/{incident}", c.url),
+        &responder,
+    );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(1), "{v}");
 
@@ -355,22 +460,54 @@ fn ticket_lifecycle_over_http() {
         &c.url,
         &sensor,
         &[
-            alert("edge-ncc", 2, 3002, "Misc activity", "198.51.100.2", "100.64.33.6"),
-            alert("edge-ncc", 3, 3003, "Misc activity", "198.51.100.2", "100.64.33.7"),
+            alert(
+                "edge-ncc",
+                2,
+                3002,
+                "Misc activity",
+                "198.51.100.2",
+                "100.64.33.6",
+            ),
+            alert(
+                "edge-ncc",
+                3,
+                3003,
+                "Misc activity",
+                "198.51.100.2",
+                "100.64.33.7",
+            ),
         ],
     );
     let open = wait_tickets(&format!("{list}&status=new"), &responder, 2);
     let ids: Vec<&str> = open.iter().map(|t| t["id"].as_str().unwrap()).collect();
     let bulk = format!("{}/api/v1/tickets/acknowledge", c.url);
     let unknown = "00000000-0000-4000-8000-000000000000";
-    let (st, v) = post_json(&bulk, &responder, &json!({"ids": [ids[0], unknown]}).to_string());
+    let (st, v) = post_json(
+        &bulk,
+        &responder,
+        &json!({"ids": [ids[0], unknown]}).to_string(),
+    );
     assert_error(st, &v, 404, "not_found");
-    let (st, v) = post_json(&bulk, &responder, &json!({"ids": [ids[0], &id]}).to_string());
+    let (st, v) = post_json(
+        &bulk,
+        &responder,
+        &json!({"ids": [ids[0], &id]}).to_string(),
+    );
     assert_error(st, &v, 409, "illegal_transition");
     wait_tickets(&format!("{list}&status=new"), &responder, 2);
-    let (st, v) = post_json(&bulk, &responder, &json!({"ids": ids, "comment": "on it"}).to_string());
+    let (st, v) = post_json(
+        &bulk,
+        &responder,
+        &json!({"ids": ids, "comment": "on it"}).to_string(),
+    );
     assert_eq!(st, 200, "{v}");
-    assert!(v["items"].as_array().unwrap().iter().all(|t| t["status"] == "acknowledged"));
+    assert!(
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "acknowledged")
+    );
 
     // Pages of one, newest first, neither repeating nor skipping.
     let mut seen = Vec::new();
@@ -399,42 +536,85 @@ fn ticket_lifecycle_over_http() {
         .iter()
         .find(|e| e["action"] == "ticket.acknowledged" && e["object_id"] == id.as_str())
         .unwrap_or_else(|| panic!("no acknowledgement in {v}"));
-    assert_eq!((ack["actor"].as_str(), ack["request_id"].as_str()), (Some("hn-responder"), Some("req-ack-1")));
+    assert_eq!(
+        (ack["actor"].as_str(), ack["request_id"].as_str()),
+        (Some("hn-responder"), Some("req-ack-1"))
+    );
     assert_eq!(ack["agency"], "HA-NOI.DOH.HOSP");
     assert!(ack["before"].as_str().unwrap().contains("\"new\""), "{ack}");
-    assert!(ack["after"].as_str().unwrap().contains("\"acknowledged\""), "{ack}");
+    assert!(
+        ack["after"].as_str().unwrap().contains("\"acknowledged\""),
+        "{ack}"
+    );
     // Refused changes are written by the audit task (batched): new→resolved, the second
     // acknowledge, reopen/in_progress/assign on the closed ticket, the bulk with a closed one.
     let rejected = || {
-        let (_, v) = get(&format!("{}/api/v1/audit?limit=1000&action=ticket.rejected", c.url), &admin);
-        v["items"].as_array().unwrap().iter().filter(|e| e["outcome"] == "denied").count()
+        let (_, v) = get(
+            &format!("{}/api/v1/audit?limit=1000&action=ticket.rejected", c.url),
+            &admin,
+        );
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["outcome"] == "denied")
+            .count()
     };
-    assert!(wait_until(Duration::from_secs(5), || rejected() == 6), "{}", rejected());
+    assert!(
+        wait_until(Duration::from_secs(5), || rejected() == 6),
+        "{}",
+        rejected()
+    );
     // Analysts and responders may not read it.
     let (st, v) = get(&format!("{}/api/v1/audit", c.url), &responder);
     assert_error(st, &v, 403, "forbidden");
 
     // Metrics: open tickets by agency and severity (read from ClickHouse).
-    let metrics = || reqwest::blocking::get(format!("{}/metrics", c.url)).unwrap().text().unwrap();
+    let metrics = || {
+        reqwest::blocking::get(format!("{}/metrics", c.url))
+            .unwrap()
+            .text()
+            .unwrap()
+    };
     assert!(
-        wait_until(Duration::from_secs(10), || metrics()
-            .contains("tocsin_tickets_open{agency=\"HA-NOI.DOH.HOSP\",severity=\"2\"} 2")),
+        wait_until(Duration::from_secs(10), || metrics().contains(
+            "tocsin_tickets_open{agency=\"HA-NOI.DOH.HOSP\",severity=\"2\"} 2"
+        )),
         "{}",
         metrics()
     );
     let m = metrics();
-    for name in ["tocsin_ingest_alerts_total", "tocsin_incidents_open", "tocsin_tickets_opened_total", "tocsin_sla_breaches_total", "tocsin_webhook_deliveries_total"] {
+    for name in [
+        "tocsin_ingest_alerts_total",
+        "tocsin_incidents_open",
+        "tocsin_tickets_opened_total",
+        "tocsin_sla_breaches_total",
+        "tocsin_webhook_deliveries_total",
+    ] {
         assert!(m.contains(name), "{name} missing from {m}");
     }
 
     // OpenAPI and its docs page.
-    let (st, doc) = call("GET", &format!("{}/api/v1/openapi.json", c.url), None, None, None);
+    let (st, doc) = call(
+        "GET",
+        &format!("{}/api/v1/openapi.json", c.url),
+        None,
+        None,
+        None,
+    );
     assert_eq!(st, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(doc["paths"]["/api/v1/tickets/{id}/status"]["post"].is_object(), "{doc}");
+    assert!(
+        doc["paths"]["/api/v1/tickets/{id}/status"]["post"].is_object(),
+        "{doc}"
+    );
     let page = reqwest::blocking::get(format!("{}/api/v1/docs", c.url)).unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().unwrap().contains("/api/v1/tickets/{id}/acknowledge"));
+    assert!(
+        page.text()
+            .unwrap()
+            .contains("/api/v1/tickets/{id}/acknowledge")
+    );
 }
 
 /// One row of the authorization sweep.
@@ -464,8 +644,22 @@ fn authorization_over_every_route() {
         url,
         &sensor,
         &[
-            alert("edge-ncc", 1, 4001, "Misc activity", "198.51.100.3", "100.64.1.1"),
-            alert("edge-ncc", 2, 4002, "Misc activity", "198.51.100.3", "100.65.1.1"),
+            alert(
+                "edge-ncc",
+                1,
+                4001,
+                "Misc activity",
+                "198.51.100.3",
+                "100.64.1.1",
+            ),
+            alert(
+                "edge-ncc",
+                2,
+                4002,
+                "Misc activity",
+                "198.51.100.3",
+                "100.65.1.1",
+            ),
         ],
     );
     let a_admin = create_token(&ch.url(), &db, "admin", "HA-NOI", "hn-admin");
@@ -476,56 +670,167 @@ fn authorization_over_every_route() {
     );
     let b_tokens: Vec<(&str, String)> = ["responder", "admin", "analyst", "sensor"]
         .into_iter()
-        .map(|role| (role, create_token(&ch.url(), &db, role, "HO-CHI-MINH-CITY", &format!("hcm-{role}"))))
+        .map(|role| {
+            (
+                role,
+                create_token(
+                    &ch.url(),
+                    &db,
+                    role,
+                    "HO-CHI-MINH-CITY",
+                    &format!("hcm-{role}"),
+                ),
+            )
+        })
         .collect();
     wait_tickets(&format!("{url}/api/v1/tickets"), &b_tokens[1].1, 1);
 
     let routes = vec![
-        Route { method: "POST", template: "/api/v1/alerts", cross: "/api/v1/alerts".into(),
-                body: Some(alert("edge-x", 9, 4009, "Misc activity", "198.51.100.3", "100.64.1.1")), unscoped: None },
-        Route { method: "GET", template: "/api/v1/incidents", cross: "/api/v1/incidents?agency=HA-NOI".into(),
-                body: None, unscoped: Some("/api/v1/incidents".into()) },
-        Route { method: "GET", template: "/api/v1/incidents/{id}", cross: format!("/api/v1/incidents/{a_inc}"),
-                body: None, unscoped: None },
-        Route { method: "GET", template: "/api/v1/tickets", cross: "/api/v1/tickets?agency=HA-NOI".into(),
-                body: None, unscoped: Some("/api/v1/tickets".into()) },
-        Route { method: "GET", template: "/api/v1/tickets/{id}", cross: format!("/api/v1/tickets/{a_id}"),
-                body: None, unscoped: None },
-        Route { method: "POST", template: "/api/v1/tickets/{id}/acknowledge",
-                cross: format!("/api/v1/tickets/{a_id}/acknowledge"), body: Some("{}".into()), unscoped: None },
-        Route { method: "POST", template: "/api/v1/tickets/{id}/assign",
-                cross: format!("/api/v1/tickets/{a_id}/assign"), body: Some(r#"{"assignee":"mallory"}"#.into()), unscoped: None },
-        Route { method: "POST", template: "/api/v1/tickets/{id}/comment",
-                cross: format!("/api/v1/tickets/{a_id}/comment"), body: Some(r#"{"text":"pwned"}"#.into()), unscoped: None },
-        Route { method: "POST", template: "/api/v1/tickets/{id}/status",
-                cross: format!("/api/v1/tickets/{a_id}/status"), body: Some(r#"{"status":"false_positive"}"#.into()), unscoped: None },
-        Route { method: "POST", template: "/api/v1/tickets/acknowledge", cross: "/api/v1/tickets/acknowledge".into(),
-                body: Some(json!({"ids": [a_id]}).to_string()), unscoped: None },
-        Route { method: "GET", template: "/api/v1/agencies", cross: "/api/v1/agencies".into(), body: None, unscoped: None },
-        Route { method: "GET", template: "/api/v1/audit", cross: "/api/v1/audit?agency=HA-NOI".into(),
-                body: None, unscoped: Some("/api/v1/audit?limit=1000".into()) },
-        Route { method: "GET", template: "/api/v1/webhooks/deliveries", cross: "/api/v1/webhooks/deliveries?agency=HA-NOI".into(),
-                body: None, unscoped: Some("/api/v1/webhooks/deliveries".into()) },
+        Route {
+            method: "POST",
+            template: "/api/v1/alerts",
+            cross: "/api/v1/alerts".into(),
+            body: Some(alert(
+                "edge-x",
+                9,
+                4009,
+                "Misc activity",
+                "198.51.100.3",
+                "100.64.1.1",
+            )),
+            unscoped: None,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/incidents",
+            cross: "/api/v1/incidents?agency=HA-NOI".into(),
+            body: None,
+            unscoped: Some("/api/v1/incidents".into()),
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/incidents/{id}",
+            cross: format!("/api/v1/incidents/{a_inc}"),
+            body: None,
+            unscoped: None,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/tickets",
+            cross: "/api/v1/tickets?agency=HA-NOI".into(),
+            body: None,
+            unscoped: Some("/api/v1/tickets".into()),
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/tickets/{id}",
+            cross: format!("/api/v1/tickets/{a_id}"),
+            body: None,
+            unscoped: None,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/tickets/{id}/acknowledge",
+            cross: format!("/api/v1/tickets/{a_id}/acknowledge"),
+            body: Some("{}".into()),
+            unscoped: None,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/tickets/{id}/assign",
+            cross: format!("/api/v1/tickets/{a_id}/assign"),
+            body: Some(r#"{"assignee":"mallory"}"#.into()),
+            unscoped: None,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/tickets/{id}/comment",
+            cross: format!("/api/v1/tickets/{a_id}/comment"),
+            body: Some(r#"{"text":"pwned"}"#.into()),
+            unscoped: None,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/tickets/{id}/status",
+            cross: format!("/api/v1/tickets/{a_id}/status"),
+            body: Some(r#"{"status":"false_positive"}"#.into()),
+            unscoped: None,
+        },
+        Route {
+            method: "POST",
+            template: "/api/v1/tickets/acknowledge",
+            cross: "/api/v1/tickets/acknowledge".into(),
+            body: Some(json!({"ids": [a_id]}).to_string()),
+            unscoped: None,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/agencies",
+            cross: "/api/v1/agencies".into(),
+            body: None,
+            unscoped: None,
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/audit",
+            cross: "/api/v1/audit?agency=HA-NOI".into(),
+            body: None,
+            unscoped: Some("/api/v1/audit?limit=1000".into()),
+        },
+        Route {
+            method: "GET",
+            template: "/api/v1/webhooks/deliveries",
+            cross: "/api/v1/webhooks/deliveries?agency=HA-NOI".into(),
+            body: None,
+            unscoped: Some("/api/v1/webhooks/deliveries".into()),
+        },
     ];
     // The table covers every route of the OpenAPI document, and nothing else.
-    let (_, doc) = call("GET", &format!("{url}/api/v1/openapi.json"), None, None, None);
+    let (_, doc) = call(
+        "GET",
+        &format!("{url}/api/v1/openapi.json"),
+        None,
+        None,
+        None,
+    );
     let mut documented: Vec<(String, String)> = doc["paths"]
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), p.clone())))
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
         .collect();
     documented.sort();
-    let mut tabled: Vec<(String, String)> =
-        routes.iter().map(|r| (r.method.to_owned(), r.template.to_owned())).collect();
+    let mut tabled: Vec<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_owned(), r.template.to_owned()))
+        .collect();
     tabled.sort();
     assert_eq!(tabled, documented);
 
     // 401 for a missing, malformed, forged or expired token, on every route.
     let expired = {
         let out = Command::new(tocsin_bin())
-            .args(["token", "create", "--role", "admin", "--agency", "NCC", "--name", "old", "--expires-in", "3s",
-                   "--clickhouse-url", &ch.url(), "--database", &db])
+            .args([
+                "token",
+                "create",
+                "--role",
+                "admin",
+                "--agency",
+                "NCC",
+                "--name",
+                "old",
+                "--expires-in",
+                "3s",
+                "--clickhouse-url",
+                &ch.url(),
+                "--database",
+                &db,
+            ])
             .output()
             .unwrap();
         assert!(out.status.success());
@@ -548,7 +853,13 @@ fn authorization_over_every_route() {
     ];
     for r in &routes {
         for auth in &bad_auth {
-            let (st, v) = call(r.method, &format!("{url}{}", r.cross), auth.as_deref(), r.body.as_deref(), None);
+            let (st, v) = call(
+                r.method,
+                &format!("{url}{}", r.cross),
+                auth.as_deref(),
+                r.body.as_deref(),
+                None,
+            );
             assert_error(st, &v, 401, "unauthorized");
         }
     }
@@ -563,22 +874,35 @@ fn authorization_over_every_route() {
                 .any(|k| i[*k].as_str().is_some_and(|a| a.starts_with("HA-NOI")))
                 || [&i["id"], &i["incident_id"], &i["ticket_id"]]
                     .iter()
-                    .any(|x| x.as_str() == Some(a_id.as_str()) || x.as_str() == Some(a_inc.as_str()))
+                    .any(|x| {
+                        x.as_str() == Some(a_id.as_str()) || x.as_str() == Some(a_inc.as_str())
+                    })
                 || (i["object_type"] == "ticket" && i["object_id"] == a_id.as_str())
         };
         match v["items"].as_array() {
             Some(items) => items.iter().any(of_a),
             None => {
                 let text = v.to_string();
-                text.contains(&a_id) || text.contains(&a_inc) || (!asked_for_a && text.contains("HA-NOI"))
+                text.contains(&a_id)
+                    || text.contains(&a_inc)
+                    || (!asked_for_a && text.contains("HA-NOI"))
             }
         }
     };
     for r in &routes {
         for (role, token) in &b_tokens {
-            let (st, v) = call(r.method, &format!("{url}{}", r.cross), Some(&bearer(token)), r.body.as_deref(), None);
+            let (st, v) = call(
+                r.method,
+                &format!("{url}{}", r.cross),
+                Some(&bearer(token)),
+                r.body.as_deref(),
+                None,
+            );
             let what = format!("{role} {} {}", r.method, r.cross);
-            assert!(!leaks(&v, r.cross.contains("agency=HA-NOI")), "{what} leaked: {v}");
+            assert!(
+                !leaks(&v, r.cross.contains("agency=HA-NOI")),
+                "{what} leaked: {v}"
+            );
             match (r.template, *role) {
                 // Sensors (and admins) of B may report attacks on any address: ownership is by
                 // address, and nothing of A's is read.
@@ -591,7 +915,13 @@ fn authorization_over_every_route() {
                 _ => assert!(st == 403 || st == 404, "{what}: {st} {v}"),
             }
             if let Some(u) = &r.unscoped {
-                let (st, v) = call(r.method, &format!("{url}{u}"), Some(&bearer(token)), None, None);
+                let (st, v) = call(
+                    r.method,
+                    &format!("{url}{u}"),
+                    Some(&bearer(token)),
+                    None,
+                    None,
+                );
                 assert!(!leaks(&v, false), "{role} {u} leaked: {v}");
                 assert!(st == 200 || st == 403, "{role} {u}: {st} {v}");
             }
@@ -600,20 +930,40 @@ fn authorization_over_every_route() {
     // Nothing was applied to A's ticket.
     let (st, v) = get(&format!("{url}/api/v1/tickets/{a_id}"), &a_admin);
     assert_eq!(st, 200);
-    assert_eq!((v["seq"].as_u64(), v["status"].as_str(), v["assignee"].as_str()), (Some(1), Some("new"), Some("")));
+    assert_eq!(
+        (
+            v["seq"].as_u64(),
+            v["status"].as_str(),
+            v["assignee"].as_str()
+        ),
+        (Some(1), Some("new"), Some(""))
+    );
     // Positive control: A's own admin can read and act through the same requests.
     for r in &routes {
         if r.template == "/api/v1/alerts" {
             continue;
         }
-        let (st, v) = call(r.method, &format!("{url}{}", r.cross), Some(&bearer(&a_admin)), r.body.as_deref(), None);
+        let (st, v) = call(
+            r.method,
+            &format!("{url}{}", r.cross),
+            Some(&bearer(&a_admin)),
+            r.body.as_deref(),
+            None,
+        );
         // The bulk acknowledge comes after the ticket was acknowledged and marked a false
         // positive through the single routes: 409 (found, in scope, but not acknowledgeable).
-        let want = if r.template == "/api/v1/tickets/acknowledge" { 409 } else { 200 };
+        let want = if r.template == "/api/v1/tickets/acknowledge" {
+            409
+        } else {
+            200
+        };
         assert_eq!(st, want, "A admin {} {}: {v}", r.method, r.cross);
     }
     // The denied attempts are in A's audit log (filed under A's agency), not in B's.
-    let (_, v) = get(&format!("{url}/api/v1/audit?limit=1000&outcome=denied"), &a_admin);
+    let (_, v) = get(
+        &format!("{url}/api/v1/audit?limit=1000&outcome=denied"),
+        &a_admin,
+    );
     let denied_by_b = v["items"]
         .as_array()
         .unwrap()
@@ -625,9 +975,12 @@ fn authorization_over_every_route() {
 
 /// A tiny HTTP receiver: answers each request with the next status of `script` (then 200),
 /// recording (headers, body).
+/// One received request: lower-cased headers and the body.
+type Received = (HashMap<String, String>, String);
+
 struct Receiver {
     port: u16,
-    got: Arc<Mutex<Vec<(HashMap<String, String>, String)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
 }
 
 fn start_receiver(script: Vec<u16>) -> Receiver {
@@ -653,13 +1006,19 @@ fn start_receiver(script: Vec<u16>) -> Receiver {
                     headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
                 }
             }
-            let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let mut body = vec![0; len];
             reader.read_exact(&mut body).unwrap();
             let status = script.get(n).copied().unwrap_or(200);
-            g2.lock().unwrap().push((headers, String::from_utf8(body).unwrap()));
+            g2.lock()
+                .unwrap()
+                .push((headers, String::from_utf8(body).unwrap()));
             let _ = conn.write_all(
-                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
             );
         }
     });
@@ -693,9 +1052,21 @@ fn webhooks_are_signed_retried_and_logged() {
     let sensor = create_token(&ch.url(), &db, "sensor", "MIN", "edge-min");
     let responder = create_token(&ch.url(), &db, "responder", "MIN", "min-responder");
     let admin = create_token(&ch.url(), &db, "admin", "ROOT", "root-admin");
-    post(&c.url, &sensor, &[alert("edge-min", 1, 5001, "Misc activity", "198.51.100.4", "10.9.1.1")]);
+    post(
+        &c.url,
+        &sensor,
+        &[alert(
+            "edge-min",
+            1,
+            5001,
+            "Misc activity",
+            "198.51.100.4",
+            "10.9.1.1",
+        )],
+    );
     assert!(
-        wait_until(Duration::from_secs(20), || rx.got.lock().unwrap().len() >= 2),
+        wait_until(Duration::from_secs(20), || rx.got.lock().unwrap().len()
+            >= 2),
         "deliveries: {:?}",
         rx.got.lock().unwrap()
     );
@@ -710,13 +1081,14 @@ fn webhooks_are_signed_retried_and_logged() {
         assert_eq!(st, 200, "{v}");
     }
     assert!(
-        wait_until(Duration::from_secs(20), || rx.got.lock().unwrap().len() >= 3),
+        wait_until(Duration::from_secs(20), || rx.got.lock().unwrap().len()
+            >= 3),
         "deliveries: {:?}",
         rx.got.lock().unwrap()
     );
     let got = rx.got.lock().unwrap().clone();
     assert_eq!(got.len(), 3, "{got:?}");
-    let verify = |(h, body): &(HashMap<String, String>, String)| {
+    let verify = |(h, body): &Received| {
         let ts = h["x-tocsin-timestamp"].clone();
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("{ts}.{body}").as_bytes());
@@ -741,26 +1113,46 @@ fn webhooks_are_signed_retried_and_logged() {
     // A tampered body does not verify.
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{}.{}x", got[0].0["x-tocsin-timestamp"], got[0].1).as_bytes());
-    assert_ne!(got[0].0["x-tocsin-signature"], format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    assert_ne!(
+        got[0].0["x-tocsin-signature"],
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
 
     // The delivery log: attempts in ClickHouse and the admin API.
     let attempts = ch_query(
         &ch.url(),
-        &format!("SELECT event, attempt, http_status, outcome FROM {db}.webhook_attempts ORDER BY at_us, attempt"),
+        &format!(
+            "SELECT event, attempt, http_status, outcome FROM {db}.webhook_attempts ORDER BY at_us, attempt"
+        ),
     );
-    assert_eq!(attempts, "ticket.opened\t1\t503\tretry\nticket.opened\t2\t200\tdelivered\nticket.resolved\t1\t200\tdelivered");
-    let (st, v) = get(&format!("{}/api/v1/webhooks/deliveries?ticket_id={id}", c.url), &admin);
+    assert_eq!(
+        attempts,
+        "ticket.opened\t1\t503\tretry\nticket.opened\t2\t200\tdelivered\nticket.resolved\t1\t200\tdelivered"
+    );
+    let (st, v) = get(
+        &format!("{}/api/v1/webhooks/deliveries?ticket_id={id}", c.url),
+        &admin,
+    );
     assert_eq!(st, 200, "{v}");
     let mut states: Vec<(String, String, u64)> = v["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["event"].as_str().unwrap().to_owned(), d["status"].as_str().unwrap().to_owned(), d["attempts"].as_u64().unwrap()))
+        .map(|d| {
+            (
+                d["event"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+                d["attempts"].as_u64().unwrap(),
+            )
+        })
         .collect();
     states.sort();
     assert_eq!(
         states,
-        [("ticket.opened".to_owned(), "delivered".to_owned(), 2), ("ticket.resolved".to_owned(), "delivered".to_owned(), 1)]
+        [
+            ("ticket.opened".to_owned(), "delivered".to_owned(), 2),
+            ("ticket.resolved".to_owned(), "delivered".to_owned(), 1)
+        ]
     );
 }
 
@@ -788,13 +1180,28 @@ fn escalation_happens_once_per_level_with_two_correlators() {
     .unwrap();
     assert_eq!(load_directory(&ch.url(), &db, &dir_file), 4);
     let cfg = fast_config(tmp.path());
-    let mut procs = vec![
+    let mut procs = [
         CorrelatorProc::start(&ch.url(), &db, 0, Some(&cfg)),
         CorrelatorProc::start(&ch.url(), &db, 0, Some(&cfg)),
     ];
-    assert!(wait_until(Duration::from_secs(15), || procs.iter().filter(|p| leader(p)).count() == 1));
+    assert!(wait_until(Duration::from_secs(15), || procs
+        .iter()
+        .filter(|p| leader(p))
+        .count()
+        == 1));
     let sensor = create_token(&ch.url(), &db, "sensor", "MIN", "edge-min");
-    post(&procs[0].url, &sensor, &[alert("edge-min", 1, 6001, "Misc activity", "198.51.100.5", "10.9.9.200")]);
+    post(
+        &procs[0].url,
+        &sensor,
+        &[alert(
+            "edge-min",
+            1,
+            6001,
+            "Misc activity",
+            "198.51.100.5",
+            "10.9.9.200",
+        )],
+    );
     let q = |sql: &str| ch_query(&ch.url(), &sql.replace("{db}", &db));
     assert!(wait_until(Duration::from_secs(20), || q(
         "SELECT count() FROM {db}.ticket_events FINAL WHERE action = 'escalated'"
@@ -810,13 +1217,17 @@ fn escalation_happens_once_per_level_with_two_correlators() {
     ) == "3"));
     std::thread::sleep(Duration::from_secs(5)); // a further ack period: nothing more may happen
     assert_eq!(
-        q("SELECT escalation_level, agency, uniqExact(event_id) FROM {db}.ticket_events \
-           WHERE action = 'escalated' GROUP BY escalation_level, agency ORDER BY escalation_level"),
+        q(
+            "SELECT escalation_level, agency, uniqExact(event_id) FROM {db}.ticket_events \
+           WHERE action = 'escalated' GROUP BY escalation_level, agency ORDER BY escalation_level"
+        ),
         "1\tMIN.D\t1\n2\tMIN\t1"
     );
     assert_eq!(
-        q("SELECT agency, uniqExact(event_id) FROM {db}.ticket_events WHERE action = 'sla_breached' \
-           GROUP BY agency ORDER BY agency"),
+        q(
+            "SELECT agency, uniqExact(event_id) FROM {db}.ticket_events WHERE action = 'sla_breached' \
+           GROUP BY agency ORDER BY agency"
+        ),
         "MIN\t1\nMIN.D\t1\nMIN.D.U\t1"
     );
     assert_eq!(q("SELECT count() FROM {db}.tickets FINAL"), "1");
@@ -825,8 +1236,14 @@ fn escalation_happens_once_per_level_with_two_correlators() {
         "MIN\tMIN.D.U\t2\t6\tnew"
     );
     // Each escalation waited for the missed deadline: 4 s apart.
-    let times = q("SELECT groupArray(at_us) FROM (SELECT at_us FROM {db}.ticket_events FINAL \
-                   WHERE action = 'escalated' ORDER BY at_us)");
-    let t: Vec<i64> = times.trim_matches(['[', ']']).split(',').map(|s| s.parse().unwrap()).collect();
+    let times = q(
+        "SELECT groupArray(at_us) FROM (SELECT at_us FROM {db}.ticket_events FINAL \
+                   WHERE action = 'escalated' ORDER BY at_us)",
+    );
+    let t: Vec<i64> = times
+        .trim_matches(['[', ']'])
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
     assert_eq!(t[1] - t[0], 4_000_000);
 }

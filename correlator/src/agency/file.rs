@@ -16,7 +16,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{AfterResolve, Agency, Contact, MAX_LEVEL, Policy, Sla, Webhook, WebhookEvent, check_code};
+use super::{
+    AfterResolve, Agency, Contact, MAX_LEVEL, Policy, Sla, Webhook, WebhookEvent, check_code,
+};
 
 /// Most agencies in one file.
 pub const MAX_AGENCIES: usize = 100_000;
@@ -184,7 +186,10 @@ pub fn parse_directory(
             continue;
         }
         if p.ticket_severity == 0 {
-            err(line, format!("policy '{}': ticket_severity must be 1 or more", p.name));
+            err(
+                line,
+                format!("policy '{}': ticket_severity must be 1 or more", p.name),
+            );
         }
         let mut sla = Vec::new();
         let mut sevs = HashSet::new();
@@ -200,7 +205,10 @@ pub fn parse_directory(
                             resolve,
                         });
                     } else {
-                        err(line, format!("policy '{}': two SLAs for severity {}", p.name, s.severity));
+                        err(
+                            line,
+                            format!("policy '{}': two SLAs for severity {}", p.name, s.severity),
+                        );
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => err(line, format!("policy '{}': {e}", p.name)),
@@ -234,10 +242,19 @@ pub fn parse_directory(
             continue;
         }
         if a.name.trim().is_empty() || a.name.len() > 256 {
-            err(line, format!("agency '{}': name must be 1-256 characters", a.code));
+            err(
+                line,
+                format!("agency '{}': name must be 1-256 characters", a.code),
+            );
         }
         if let Some((first, _)) = by_code.get(&a.code) {
-            err(line, format!("agency '{}' is defined twice (first on line {first})", a.code));
+            err(
+                line,
+                format!(
+                    "agency '{}' is defined twice (first on line {first})",
+                    a.code
+                ),
+            );
             continue;
         }
         by_code.insert(a.code.clone(), (line, a));
@@ -249,16 +266,25 @@ pub fn parse_directory(
         match &a.parent {
             None => roots.push((*line, code.as_str())),
             Some(p) if !by_code.contains_key(p) => {
-                err(*line, format!("agency '{code}': unknown parent '{}'", cut(p)));
+                err(
+                    *line,
+                    format!("agency '{code}': unknown parent '{}'", cut(p)),
+                );
             }
             Some(_) => {}
         }
     }
     if roots.len() > 1 {
-        let list: Vec<String> = roots.iter().map(|(l, c)| format!("'{c}' (line {l})")).collect();
+        let list: Vec<String> = roots
+            .iter()
+            .map(|(l, c)| format!("'{c}' (line {l})"))
+            .collect();
         err(
             roots.first().map_or(0, |r| r.0),
-            format!("the tree needs exactly one root (an agency without parent); found {}", list.join(", ")),
+            format!(
+                "the tree needs exactly one root (an agency without parent); found {}",
+                list.join(", ")
+            ),
         );
     } else if roots.is_empty() && !by_code.is_empty() {
         err(0, "the tree has no root (an agency without parent)".into());
@@ -280,7 +306,13 @@ pub fn parse_directory(
             cur = p;
         }
         if cycle {
-            err(*line, format!("agency '{code}': its parent chain is a cycle ({} → ...)", chain.join(" → ")));
+            err(
+                *line,
+                format!(
+                    "agency '{code}': its parent chain is a cycle ({} → ...)",
+                    chain.join(" → ")
+                ),
+            );
             continue;
         }
         let depth = u8::try_from(chain.len() - 1).unwrap_or(u8::MAX);
@@ -290,14 +322,26 @@ pub fn parse_directory(
         }
     }
     for (code, (line, a)) in &by_code {
-        let Some(&lv) = level.get(code.as_str()) else { continue };
+        let Some(&lv) = level.get(code.as_str()) else {
+            continue;
+        };
         if lv > MAX_LEVEL {
-            err(*line, format!("agency '{code}' is at level {lv}; the tree has levels 1-{MAX_LEVEL} below the root"));
+            err(
+                *line,
+                format!(
+                    "agency '{code}' is at level {lv}; the tree has levels 1-{MAX_LEVEL} below the root"
+                ),
+            );
         }
         if let Some(want) = a.level
             && want != lv
         {
-            err(*line, format!("agency '{code}': level = {want}, but its parent chain puts it at level {lv}"));
+            err(
+                *line,
+                format!(
+                    "agency '{code}': level = {want}, but its parent chain puts it at level {lv}"
+                ),
+            );
         }
         match (&a.parent, lv) {
             (Some(_), 1) if code.contains('.') => err(
@@ -310,11 +354,19 @@ pub fn parse_directory(
                     .and_then(|r| r.strip_prefix('.'))
                     .is_some_and(|seg| !seg.contains('.'));
                 if !ok {
-                    err(*line, format!("agency '{code}': code must be its parent's code plus one segment ('{p}.X')"));
+                    err(
+                        *line,
+                        format!(
+                            "agency '{code}': code must be its parent's code plus one segment ('{p}.X')"
+                        ),
+                    );
                 }
             }
             (None, _) if code.contains('.') => {
-                err(*line, format!("root '{code}': the root's code is one segment"));
+                err(
+                    *line,
+                    format!("root '{code}': the root's code is one segment"),
+                );
             }
             _ => {}
         }
@@ -323,17 +375,29 @@ pub fn parse_directory(
     let mut nets: Vec<(IpNet, &str, usize)> = Vec::new();
     for (code, (line, a)) in &by_code {
         if a.prefixes.len() > MAX_PREFIXES {
-            err(*line, format!("agency '{code}': more than {MAX_PREFIXES} prefixes"));
+            err(
+                *line,
+                format!("agency '{code}': more than {MAX_PREFIXES} prefixes"),
+            );
             continue;
         }
         for p in &a.prefixes {
             match p.parse::<IpNet>() {
                 Ok(n) if n.trunc() != n => err(
                     *line,
-                    format!("agency '{code}': prefix {p} has host bits set (did you mean {}?)", n.trunc()),
+                    format!(
+                        "agency '{code}': prefix {p} has host bits set (did you mean {}?)",
+                        n.trunc()
+                    ),
                 ),
                 Ok(n) => nets.push((n, code.as_str(), *line)),
-                Err(_) => err(*line, format!("agency '{code}': '{}' is not an IPv4/IPv6 CIDR prefix", cut(p))),
+                Err(_) => err(
+                    *line,
+                    format!(
+                        "agency '{code}': '{}' is not an IPv4/IPv6 CIDR prefix",
+                        cut(p)
+                    ),
+                ),
             }
         }
     }
@@ -348,7 +412,7 @@ pub fn parse_directory(
         }
         false
     };
-    nets.sort_by(|a, b| (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len())));
+    nets.sort_by_key(|a| (a.0.network(), a.0.prefix_len()));
     for (i, (n, owner, line)) in nets.iter().enumerate() {
         for (m, other, _) in nets.iter().skip(i + 1) {
             // Sorted by network address: once `m` starts past `n`'s end, nothing later overlaps.
@@ -365,11 +429,16 @@ pub fn parse_directory(
                 continue;
             }
             if n == m {
-                err(*line, format!("prefix {n} is claimed by both '{owner}' and '{other}'"));
+                err(
+                    *line,
+                    format!("prefix {n} is claimed by both '{owner}' and '{other}'"),
+                );
             } else if !is_ancestor(owner, other) {
                 err(
                     *line,
-                    format!("prefix {m} of '{other}' overlaps {n} of '{owner}', which is not its ancestor (only delegation to a descendant may nest)"),
+                    format!(
+                        "prefix {m} of '{other}' overlaps {n} of '{owner}', which is not its ancestor (only delegation to a descendant may nest)"
+                    ),
                 );
             }
         }
@@ -379,23 +448,48 @@ pub fn parse_directory(
         if let Some(p) = &a.policy
             && !policies.contains_key(p)
         {
-            err(*line, format!("agency '{code}': unknown policy '{}'", cut(p)));
+            err(
+                *line,
+                format!("agency '{code}': unknown policy '{}'", cut(p)),
+            );
         }
         if a.webhook.len() > MAX_WEBHOOKS {
-            err(*line, format!("agency '{code}': more than {MAX_WEBHOOKS} webhooks"));
+            err(
+                *line,
+                format!("agency '{code}': more than {MAX_WEBHOOKS} webhooks"),
+            );
         }
         for w in &a.webhook {
-            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) || w.url.len() > 2048 {
-                err(*line, format!("agency '{code}': webhook url must be http:// or https:// (at most 2048 characters)"));
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://"))
+                || w.url.len() > 2048
+            {
+                err(
+                    *line,
+                    format!(
+                        "agency '{code}': webhook url must be http:// or https:// (at most 2048 characters)"
+                    ),
+                );
             }
             match (&w.secret, &w.secret_file) {
-                (Some(_), Some(_)) => err(*line, format!("agency '{code}': webhook has both secret and secret_file")),
-                (None, None) => err(*line, format!("agency '{code}': webhook needs secret or secret_file (HMAC key)")),
+                (Some(_), Some(_)) => err(
+                    *line,
+                    format!("agency '{code}': webhook has both secret and secret_file"),
+                ),
+                (None, None) => err(
+                    *line,
+                    format!("agency '{code}': webhook needs secret or secret_file (HMAC key)"),
+                ),
                 _ => {}
             }
             for e in w.events.iter().flatten() {
                 if WebhookEvent::parse(e).is_none() {
-                    err(*line, format!("agency '{code}': unknown webhook event '{}' (ticket.opened, ticket.escalated, sla.breached, ticket.resolved)", cut(e)));
+                    err(
+                        *line,
+                        format!(
+                            "agency '{code}': unknown webhook event '{}' (ticket.opened, ticket.escalated, sla.breached, ticket.resolved)",
+                            cut(e)
+                        ),
+                    );
                 }
             }
         }
@@ -408,17 +502,27 @@ pub fn parse_directory(
     // Build, resolving inherited policies from the root down and reading secrets.
     let mut out: Vec<Agency> = Vec::with_capacity(by_code.len());
     let mut effective: HashMap<String, Policy> = HashMap::new();
-    let mut order: Vec<(&String, u8)> = by_code.keys().filter_map(|c| level.get(c.as_str()).map(|l| (c, *l))).collect();
+    let mut order: Vec<(&String, u8)> = by_code
+        .keys()
+        .filter_map(|c| level.get(c.as_str()).map(|l| (c, *l)))
+        .collect();
     order.sort_by_key(|(c, l)| (*l, (*c).clone()));
     for (code, _) in order {
-        let Some((line, a)) = by_code.get(code) else { continue };
+        let Some((line, a)) = by_code.get(code) else {
+            continue;
+        };
         let policy = match &a.policy {
             Some(p) => policies.get(p).cloned().unwrap_or_else(Policy::builtin),
             None => a
                 .parent
                 .as_ref()
                 .and_then(|p| effective.get(p).cloned())
-                .unwrap_or_else(|| policies.get("default").cloned().unwrap_or_else(Policy::builtin)),
+                .unwrap_or_else(|| {
+                    policies
+                        .get("default")
+                        .cloned()
+                        .unwrap_or_else(Policy::builtin)
+                }),
         };
         effective.insert(code.clone(), policy.clone());
         let mut webhooks = Vec::new();
@@ -430,7 +534,10 @@ pub fn parse_directory(
                     match std::fs::read_to_string(&path) {
                         Ok(t) => t.lines().next().unwrap_or_default().trim().to_owned(),
                         Err(e) => {
-                            err(*line, format!("agency '{code}': reading {}: {e}", path.display()));
+                            err(
+                                *line,
+                                format!("agency '{code}': reading {}: {e}", path.display()),
+                            );
                             continue;
                         }
                     }
@@ -438,7 +545,10 @@ pub fn parse_directory(
                 (None, None) => continue,
             };
             if secret.len() < 16 {
-                err(*line, format!("agency '{code}': webhook secret must be at least 16 characters"));
+                err(
+                    *line,
+                    format!("agency '{code}': webhook secret must be at least 16 characters"),
+                );
                 continue;
             }
             webhooks.push(Webhook {
@@ -567,7 +677,10 @@ events = ["ticket.opened"]
         assert_eq!(own("2001:db8:12:f000::1").as_deref(), Some("MOH"));
         assert_eq!(d.policy_for("HA-NOI.DOH.HOSP").name, "health");
         assert_eq!(d.policy_for("HA-NOI.D1").name, "province");
-        assert_eq!(d.path("HA-NOI.D1.C1.SCH"), "/NCC/HA-NOI/HA-NOI.D1/HA-NOI.D1.C1/HA-NOI.D1.C1.SCH/");
+        assert_eq!(
+            d.path("HA-NOI.D1.C1.SCH"),
+            "/NCC/HA-NOI/HA-NOI.D1/HA-NOI.D1.C1/HA-NOI.D1.C1.SCH/"
+        );
     }
 
     fn problems(text: &str) -> Vec<(usize, String)> {
@@ -583,10 +696,17 @@ events = ["ticket.opened"]
     fn errors_carry_lines() {
         let root = "[[agency]]\ncode = \"NCC\"\nname = \"Root\"\n";
         // line 4: unknown parent.
-        let p = problems(&format!("{root}[[agency]]\ncode = \"MIC\"\nparent = \"NOPE\"\nname = \"M\"\n"));
-        assert_eq!(p, vec![(4, "agency 'MIC': unknown parent 'NOPE'".to_owned())]);
+        let p = problems(&format!(
+            "{root}[[agency]]\ncode = \"MIC\"\nparent = \"NOPE\"\nname = \"M\"\n"
+        ));
+        assert_eq!(
+            p,
+            vec![(4, "agency 'MIC': unknown parent 'NOPE'".to_owned())]
+        );
         // Bad code, on line 4.
-        let p = problems(&format!("{root}[[agency]]\ncode = \"mic\"\nparent = \"NCC\"\nname = \"M\"\n"));
+        let p = problems(&format!(
+            "{root}[[agency]]\ncode = \"mic\"\nparent = \"NCC\"\nname = \"M\"\n"
+        ));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].0, 4);
         assert!(p[0].1.contains("segment 'mic'"), "{p:?}");
@@ -594,8 +714,14 @@ events = ["ticket.opened"]
         let p = problems(&format!(
             "{root}[[agency]]\ncode = \"A\"\nparent = \"B\"\nname = \"a\"\n[[agency]]\ncode = \"B\"\nparent = \"A\"\nname = \"b\"\n"
         ));
-        assert!(p.iter().any(|(l, m)| *l == 4 && m.contains("cycle")), "{p:?}");
-        assert!(p.iter().any(|(l, m)| *l == 8 && m.contains("cycle")), "{p:?}");
+        assert!(
+            p.iter().any(|(l, m)| *l == 4 && m.contains("cycle")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|(l, m)| *l == 8 && m.contains("cycle")),
+            "{p:?}"
+        );
         // Overlap between unrelated agencies, on the line of the shorter prefix's owner.
         let p = problems(&format!(
             "{root}[[agency]]\ncode = \"A\"\nparent = \"NCC\"\nname = \"a\"\nprefixes = [\"10.0.0.0/8\"]\n\
@@ -603,23 +729,43 @@ events = ["ticket.opened"]
         ));
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, 4);
-        assert!(p[0].1.contains("10.2.0.0/16 of 'B' overlaps 10.0.0.0/8 of 'A'"), "{p:?}");
+        assert!(
+            p[0].1
+                .contains("10.2.0.0/16 of 'B' overlaps 10.0.0.0/8 of 'A'"),
+            "{p:?}"
+        );
         // Same prefix twice, host bits, garbage.
         let p = problems(&format!(
             "{root}[[agency]]\ncode = \"A\"\nparent = \"NCC\"\nname = \"a\"\nprefixes = [\"10.0.0.0/8\", \"10.1.2.3/16\", \"nope\"]\n\
              [[agency]]\ncode = \"B\"\nparent = \"NCC\"\nname = \"b\"\nprefixes = [\"10.0.0.0/8\"]\n"
         ));
-        assert!(p.iter().any(|(_, m)| m.contains("host bits set (did you mean 10.1.0.0/16?)")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(_, m)| m.contains("host bits set (did you mean 10.1.0.0/16?)")),
+            "{p:?}"
+        );
         assert!(p.iter().any(|(_, m)| m.contains("'nope' is not")), "{p:?}");
-        assert!(p.iter().any(|(_, m)| m.contains("claimed by both 'A' and 'B'")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(_, m)| m.contains("claimed by both 'A' and 'B'")),
+            "{p:?}"
+        );
         // Child code must extend the parent's; two roots; TOML syntax with its line.
         let p = problems(&format!(
             "{root}[[agency]]\ncode = \"A\"\nparent = \"NCC\"\nname = \"a\"\n[[agency]]\ncode = \"B.X\"\nparent = \"A\"\nname = \"x\"\n"
         ));
-        assert_eq!(p, vec![(8, "agency 'B.X': code must be its parent's code plus one segment ('A.X')".to_owned())]);
+        assert_eq!(
+            p,
+            vec![(
+                8,
+                "agency 'B.X': code must be its parent's code plus one segment ('A.X')".to_owned()
+            )]
+        );
         let p = problems(&format!("{root}[[agency]]\ncode = \"R2\"\nname = \"r\"\n"));
         assert!(p[0].1.contains("exactly one root"), "{p:?}");
-        let p = problems(&format!("{root}[[agency]]\ncode = \"A\"\nparnet = \"NCC\"\nname = \"a\"\n"));
+        let p = problems(&format!(
+            "{root}[[agency]]\ncode = \"A\"\nparnet = \"NCC\"\nname = \"a\"\n"
+        ));
         // Line 6 holds the misspelt key (4: `[[agency]]`, 5: `code`).
         assert_eq!(p[0].0, 6, "{p:?}");
         assert!(p[0].1.contains("unknown field `parnet`"), "{p:?}");
@@ -630,8 +776,14 @@ events = ["ticket.opened"]
         let mut parent = "NCC".to_owned();
         let mut code = String::new();
         for (i, seg) in ["L1", "L2", "L3", "L4", "L5"].iter().enumerate() {
-            code = if i == 0 { (*seg).to_owned() } else { format!("{code}.{seg}") };
-            deep.push_str(&format!("[[agency]]\ncode = \"{code}\"\nparent = \"{parent}\"\nname = \"x\"\n"));
+            code = if i == 0 {
+                (*seg).to_owned()
+            } else {
+                format!("{code}.{seg}")
+            };
+            deep.push_str(&format!(
+                "[[agency]]\ncode = \"{code}\"\nparent = \"{parent}\"\nname = \"x\"\n"
+            ));
             parent.clone_from(&code);
         }
         let p = problems(&deep);

@@ -52,11 +52,13 @@ impl<T: Clone> PrefixTable<T> {
                     Some(i) => i,
                     None => {
                         self.v4.push((len, HashMap::new()));
-                        self.v4.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v4.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v4.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };
-                self.v4.get_mut(slot).and_then(|(_, m)| m.insert(key, value))
+                self.v4
+                    .get_mut(slot)
+                    .and_then(|(_, m)| m.insert(key, value))
             }
             IpNet::V6(n) => {
                 let len = n.prefix_len();
@@ -65,11 +67,13 @@ impl<T: Clone> PrefixTable<T> {
                     Some(i) => i,
                     None => {
                         self.v6.push((len, HashMap::new()));
-                        self.v6.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v6.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v6.iter().position(|(l, _)| *l == len).unwrap_or(0)
                     }
                 };
-                self.v6.get_mut(slot).and_then(|(_, m)| m.insert(key, value))
+                self.v6
+                    .get_mut(slot)
+                    .and_then(|(_, m)| m.insert(key, value))
             }
         }
     }

@@ -415,7 +415,11 @@ impl Directory {
     #[must_use]
     pub fn level1(&self, code: &str) -> String {
         let anc = self.ancestors(code);
-        let skip = usize::from(self.root.as_deref().is_some_and(|r| anc.first().is_some_and(|a| a == r)));
+        let skip = usize::from(
+            self.root
+                .as_deref()
+                .is_some_and(|r| anc.first().is_some_and(|a| a == r)),
+        );
         anc.get(skip).cloned().unwrap_or_default()
     }
 
@@ -467,7 +471,10 @@ impl Directory {
     /// All webhooks.
     #[must_use]
     pub fn all_webhooks(&self) -> Vec<&Webhook> {
-        self.agencies.values().flat_map(|a| a.webhooks.iter()).collect()
+        self.agencies
+            .values()
+            .flat_map(|a| a.webhooks.iter())
+            .collect()
     }
 }
 
@@ -493,7 +500,17 @@ mod tests {
         for ok in ["NCC", "MIC", "MIC.DEPT-3", "P01.D2.U1.C4", "HN"] {
             assert!(check_code(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "mic", "MIC..X", "MIC.", ".MIC", "MIC.-X", "MIC X", "MIC'", &"A".repeat(17)] {
+        for bad in [
+            "",
+            "mic",
+            "MIC..X",
+            "MIC.",
+            ".MIC",
+            "MIC.-X",
+            "MIC X",
+            "MIC'",
+            &"A".repeat(17),
+        ] {
             assert!(check_code(bad).is_err(), "{bad}");
         }
     }

@@ -43,7 +43,10 @@ pub struct AgencyList {
 /// `401`, `403`.
 #[utoipa::path(get, path = "/api/v1/agencies", tag = "agencies", security(("bearer" = [])),
     responses((status = 200, body = AgencyList), (status = 401, body = super::openapi::ErrorBody)))]
-pub async fn list_agencies(State(state): State<AppState>, caller: Caller) -> Result<Json<AgencyList>, ApiError> {
+pub async fn list_agencies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<AgencyList>, ApiError> {
     caller.require(&state, Permission::ReadAgencies)?;
     let dir = state.dir.get();
     let items = dir

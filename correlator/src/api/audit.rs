@@ -86,7 +86,9 @@ pub struct AuditPage {
 }
 
 fn decode_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (us, id) = text.split_once(':')?;
     Some((us.parse().ok()?, uuid::Uuid::parse_str(id).ok()?))
@@ -107,23 +109,42 @@ pub async fn list_audit(
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit must be 1..={MAX_LIMIT}"),
+        ));
     }
     let dir = state.dir.get();
-    let mut conds = vec![scope_sql(&state, &caller, &dir, "agency", p.agency.as_ref())?];
-    let since = time_param("since", p.since.as_ref())?.unwrap_or_else(|| crate::tickets::now_us() - 86_400_000_000);
+    let mut conds = vec![scope_sql(
+        &state,
+        &caller,
+        &dir,
+        "agency",
+        p.agency.as_ref(),
+    )?];
+    let since = time_param("since", p.since.as_ref())?
+        .unwrap_or_else(|| crate::tickets::now_us() - 86_400_000_000);
     conds.push(format!("at_us >= {since}"));
     if let Some(u) = time_param("until", p.until.as_ref())? {
         conds.push(format!("at_us < {u}"));
     }
-    for (col, v) in [("action", &p.action), ("actor", &p.actor), ("outcome", &p.outcome), ("object_id", &p.object_id)] {
+    for (col, v) in [
+        ("action", &p.action),
+        ("actor", &p.actor),
+        ("outcome", &p.outcome),
+        ("object_id", &p.object_id),
+    ] {
         if let Some(v) = v {
             conds.push(format!("{col} = {}", quote(v)));
         }
     }
     if let Some(c) = &p.cursor {
-        let (us, id) = decode_cursor(c).ok_or_else(|| ApiError::bad_request("bad_cursor", "cursor is not one this API issued"))?;
-        conds.push(format!("(at_us > {us} OR (at_us = {us} AND toString(id) > '{id}'))"));
+        let (us, id) = decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_request("bad_cursor", "cursor is not one this API issued")
+        })?;
+        conds.push(format!(
+            "(at_us > {us} OR (at_us = {us} AND toString(id) > '{id}'))"
+        ));
     }
     #[derive(Deserialize)]
     struct Row {
@@ -157,8 +178,10 @@ pub async fn list_audit(
         .map_err(|e| ApiError::store(&e))?;
     let next_cursor = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| {
-            rows.last()
-                .map(|r| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", r.at_us, r.id)))
+            rows.last().map(|r| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(format!("{}:{}", r.at_us, r.id))
+            })
         })
         .flatten();
     Ok(Json(AuditPage {

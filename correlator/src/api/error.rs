@@ -46,7 +46,11 @@ impl ApiError {
     /// caller's scope: the same answer for both.
     #[must_use]
     pub fn not_found(kind: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {kind}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {kind}"),
+        )
     }
 
     /// `409`.

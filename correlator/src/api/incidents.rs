@@ -169,7 +169,12 @@ pub async fn list_incidents(
     }
     match p.status.as_deref() {
         Some(s @ ("open" | "closed")) => extra.push(format!("status = '{s}'")),
-        Some(_) => return Err(ApiError::bad_request("bad_status", "status must be open or closed")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_status",
+                "status must be open or closed",
+            ));
+        }
         None => {}
     }
     if let Some(s) = p.severity {
@@ -193,7 +198,11 @@ pub async fn list_incidents(
         before,
         limit,
     };
-    let rows = state.ch.list_incidents(&q).await.map_err(|e| ApiError::store(&e))?;
+    let rows = state
+        .ch
+        .list_incidents(&q)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let next_cursor = if rows.len() == usize::try_from(limit).unwrap_or(usize::MAX) {
         rows.last().map(|r| encode_cursor(r.first_seen_us, &r.id))
     } else {
@@ -271,7 +280,10 @@ pub async fn get_incident(
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let limit = p.alerts_limit.unwrap_or(100);
     if limit > MAX_ALERTS {
-        return Err(ApiError::bad_request("bad_limit", format!("alerts_limit must be 0..={MAX_ALERTS}")));
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("alerts_limit must be 0..={MAX_ALERTS}"),
+        ));
     }
     let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
         return Err(ApiError::not_found("incident"));

@@ -135,7 +135,11 @@ impl Caller {
             return Ok(());
         }
         state.audit.record(AuditEntry {
-            detail: format!("role {} lacks {}", self.principal.role.as_str(), perm.as_str()),
+            detail: format!(
+                "role {} lacks {}",
+                self.principal.role.as_str(),
+                perm.as_str()
+            ),
             ..self.entry("api.denied", "denied", StatusCode::FORBIDDEN)
         });
         Err(ApiError::forbidden(format!(
@@ -205,7 +209,9 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
         else {
             record_unauthenticated(parts, state, "malformed Authorization header");
-            return Err(ApiError::unauthorized("Authorization must be 'Bearer <token>'"));
+            return Err(ApiError::unauthorized(
+                "Authorization must be 'Bearer <token>'",
+            ));
         };
         match state.auth.authenticate(token).await {
             Ok(Some(p)) => Ok(Self(p)),
@@ -228,7 +234,10 @@ fn record_unauthenticated(parts: &Parts, state: &AppState, why: &str) {
     state.audit.record_unauthenticated(AuditEntry {
         actor: "anonymous".into(),
         object_type: "route".into(),
-        object_id: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+        object_id: format!("{} {}", parts.method, parts.uri.path())
+            .chars()
+            .take(200)
+            .collect(),
         http_status: 401,
         request_id: request_id(&parts.headers),
         detail: why.to_owned(),
@@ -244,7 +253,10 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             principal,
             request_id: request_id(&parts.headers),
-            route: format!("{} {}", parts.method, parts.uri.path()).chars().take(200).collect(),
+            route: format!("{} {}", parts.method, parts.uri.path())
+                .chars()
+                .take(200)
+                .collect(),
         })
     }
 }
@@ -293,23 +305,41 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tickets/{id}/acknowledge",
             post(tickets::acknowledge).layer(small()),
         )
-        .route("/api/v1/tickets/{id}/assign", post(tickets::assign).layer(small()))
-        .route("/api/v1/tickets/{id}/comment", post(tickets::comment).layer(small()))
-        .route("/api/v1/tickets/{id}/status", post(tickets::set_status).layer(small()))
+        .route(
+            "/api/v1/tickets/{id}/assign",
+            post(tickets::assign).layer(small()),
+        )
+        .route(
+            "/api/v1/tickets/{id}/comment",
+            post(tickets::comment).layer(small()),
+        )
+        .route(
+            "/api/v1/tickets/{id}/status",
+            post(tickets::set_status).layer(small()),
+        )
         .route("/api/v1/agencies", get(agencies::list_agencies))
         .route("/api/v1/audit", get(audit::list_audit))
-        .route("/api/v1/webhooks/deliveries", get(webhooks::list_deliveries))
+        .route(
+            "/api/v1/webhooks/deliveries",
+            get(webhooks::list_deliveries),
+        )
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/docs", get(openapi::docs_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         .layer(small())
         .layer(overload)
-        .layer(tower_http::request_id::PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::new(
+            x_request_id.clone(),
+        ))
         .layer(tower_http::request_id::SetRequestIdLayer::new(
             x_request_id,
             tower_http::request_id::MakeRequestUuid,

@@ -93,15 +93,24 @@ pub async fn openapi_json() -> Json<serde_json::Value> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Renders the document as one HTML page.
 #[must_use]
 pub fn render_html(doc: &serde_json::Value) -> String {
     let mut h = String::with_capacity(32 * 1024);
-    let title = doc.pointer("/info/title").and_then(|v| v.as_str()).unwrap_or("API");
-    let desc = doc.pointer("/info/description").and_then(|v| v.as_str()).unwrap_or("");
+    let title = doc
+        .pointer("/info/title")
+        .and_then(|v| v.as_str())
+        .unwrap_or("API");
+    let desc = doc
+        .pointer("/info/description")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
@@ -140,8 +149,15 @@ pub fn render_html(doc: &serde_json::Value) -> String {
                     }
                     h.push_str("</table>");
                 }
-                if let Some(body) = op.pointer("/requestBody/content/application~1json/schema/$ref").and_then(|v| v.as_str()) {
-                    let _ = write!(h, "<p>Body: <code>{}</code></p>", esc(body.rsplit('/').next().unwrap_or(body)));
+                if let Some(body) = op
+                    .pointer("/requestBody/content/application~1json/schema/$ref")
+                    .and_then(|v| v.as_str())
+                {
+                    let _ = write!(
+                        h,
+                        "<p>Body: <code>{}</code></p>",
+                        esc(body.rsplit('/').next().unwrap_or(body))
+                    );
                 }
                 if let Some(resp) = op.get("responses").and_then(|r| r.as_object()) {
                     let codes: Vec<String> = resp.keys().map(|k| esc(k)).collect();
@@ -150,16 +166,27 @@ pub fn render_html(doc: &serde_json::Value) -> String {
             }
         }
     }
-    if let Some(schemas) = doc.pointer("/components/schemas").and_then(|s| s.as_object()) {
+    if let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+    {
         h.push_str("<h2>Schemas</h2>");
         for (name, schema) in schemas {
-            let _ = write!(h, "<h3>{}</h3><table><tr><th>field</th><th>type</th><th>description</th></tr>", esc(name));
+            let _ = write!(
+                h,
+                "<h3>{}</h3><table><tr><th>field</th><th>type</th><th>description</th></tr>",
+                esc(name)
+            );
             if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
                 for (field, p) in props {
                     let ty = p
                         .get("type")
                         .map(|t| t.to_string().replace('"', ""))
-                        .or_else(|| p.get("$ref").and_then(|r| r.as_str()).map(|r| r.rsplit('/').next().unwrap_or(r).to_owned()))
+                        .or_else(|| {
+                            p.get("$ref")
+                                .and_then(|r| r.as_str())
+                                .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
+                        })
                         .unwrap_or_default();
                     let _ = write!(
                         h,
@@ -193,7 +220,10 @@ mod tests {
     #[test]
     fn document_lists_every_route_and_renders() {
         let doc = document();
-        assert_eq!(doc["openapi"].as_str().map(|v| v.starts_with("3.1")), Some(true));
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+            Some(true)
+        );
         for (path, method) in [
             ("/api/v1/alerts", "post"),
             ("/api/v1/incidents", "get"),
@@ -209,10 +239,16 @@ mod tests {
             ("/api/v1/audit", "get"),
             ("/api/v1/webhooks/deliveries", "get"),
         ] {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} missing"
+            );
         }
         assert!(doc["components"]["schemas"]["TicketItem"]["properties"]["due_at"].is_object());
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
         let html = render_html(&doc);
         assert!(html.contains("/api/v1/tickets/{id}/acknowledge"));
         assert!(!html.contains("<script"));

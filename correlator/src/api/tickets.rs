@@ -23,7 +23,9 @@ use crate::auth::Permission;
 use crate::store::ClickHouse;
 use crate::tickets::store::{self, HistoryEntry, TicketQuery};
 use crate::tickets::view::TicketItem;
-use crate::tickets::{Change, ChangeError, Event, Status, Ticket, apply_change, make_event, now_us};
+use crate::tickets::{
+    Change, ChangeError, Event, Status, Ticket, apply_change, make_event, now_us,
+};
 use crate::webhooks::deliveries_for;
 
 /// Largest page.
@@ -137,7 +139,9 @@ fn encode_cursor(opened_us: i64, id: &Uuid) -> String {
 }
 
 fn decode_cursor(c: &str) -> Option<(i64, Uuid)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (us, id) = text.split_once(':')?;
     Some((us.parse().ok()?, Uuid::parse_str(id).ok()?))
@@ -148,7 +152,9 @@ pub(crate) fn time_param(name: &'static str, v: Option<&String>) -> Result<Optio
     v.map(|s| {
         tocsin_eve::Timestamp::parse_eve(s)
             .map(|t| t.0)
-            .map_err(|_| ApiError::bad_request("bad_time", format!("{name} must be an RFC 3339 time")))
+            .map_err(|_| {
+                ApiError::bad_request("bad_time", format!("{name} must be an RFC 3339 time"))
+            })
     })
     .transpose()
 }
@@ -189,22 +195,41 @@ pub async fn list_tickets(
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit must be 1..={MAX_LIMIT}"),
+        ));
     }
     let mut statuses = Vec::new();
-    for s in p.status.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
+    for s in p
+        .status
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+    {
         statuses.push(Status::parse(s.trim()).ok_or_else(|| {
-            ApiError::bad_request("bad_status", format!("unknown status '{}'", s.chars().take(32).collect::<String>()))
+            ApiError::bad_request(
+                "bad_status",
+                format!(
+                    "unknown status '{}'",
+                    s.chars().take(32).collect::<String>()
+                ),
+            )
         })?);
     }
     let before = match &p.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad_request("bad_cursor", "cursor is not one this API issued"))?),
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::bad_request("bad_cursor", "cursor is not one this API issued")
+        })?),
         None => None,
     };
-    let incident = match &p.incident_id {
-        Some(i) => Some(Uuid::parse_str(i).map_err(|_| ApiError::bad_request("bad_incident_id", "incident_id must be a UUID"))?),
-        None => None,
-    };
+    let incident =
+        match &p.incident_id {
+            Some(i) => Some(Uuid::parse_str(i).map_err(|_| {
+                ApiError::bad_request("bad_incident_id", "incident_id must be a UUID")
+            })?),
+            None => None,
+        };
     let dir = state.dir.get();
     let scope = scope_sql(&state, &caller, &dir, "owner_agency", p.agency.as_ref())?;
     let q = TicketQuery {
@@ -218,7 +243,9 @@ pub async fn list_tickets(
         before,
         limit,
     };
-    let rows = store::list(&state.ch, &q).await.map_err(|e| ApiError::store(&e))?;
+    let rows = store::list(&state.ch, &q)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let next_cursor = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| rows.last().map(|t| encode_cursor(t.opened_us, &t.id)))
         .flatten();
@@ -232,7 +259,9 @@ async fn load_visible(state: &AppState, caller: &Caller, id: &str) -> Result<Tic
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(ApiError::not_found("ticket"));
     };
-    let t = store::get(&state.ch, &uuid).await.map_err(|e| ApiError::store(&e))?;
+    let t = store::get(&state.ch, &uuid)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let dir = state.dir.get();
     match t {
         Some(t) if visible(caller, &dir, &t) => Ok(t),
@@ -255,7 +284,9 @@ pub async fn get_ticket(
 ) -> Result<Json<TicketDetail>, ApiError> {
     caller.require(&state, Permission::ReadTickets)?;
     let t = load_visible(&state, &caller, &id).await?;
-    let history = store::history(&state.ch, &t.id).await.map_err(|e| ApiError::store(&e))?;
+    let history = store::history(&state.ch, &t.id)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     Ok(Json(TicketDetail {
         ticket: TicketItem::from(&t),
         history,
@@ -297,7 +328,9 @@ fn change_error(state: &AppState, caller: &Caller, t: &Ticket, e: &ChangeError) 
 
 /// Stores events and records webhook deliveries for them (the ticket worker sends them).
 async fn commit(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
-    store::insert_events(&state.ch, events).await.map_err(|e| ApiError::store(&e))?;
+    store::insert_events(&state.ch, events)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let ds = deliveries_for(events, &state.dir.get(), now_us());
     if !ds.is_empty()
         && let Err(e) = state.ch.insert("webhook_deliveries", &ds).await
@@ -307,7 +340,13 @@ async fn commit(state: &AppState, events: &[Event]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn act(state: &AppState, caller: &Caller, id: &str, change: Change, comment: &str) -> Result<Json<TicketItem>, ApiError> {
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: Change,
+    comment: &str,
+) -> Result<Json<TicketItem>, ApiError> {
     caller.require(state, Permission::ActOnTickets)?;
     let Ok(uuid) = Uuid::parse_str(id) else {
         return Err(ApiError::not_found("ticket"));
@@ -316,12 +355,14 @@ async fn act(state: &AppState, caller: &Caller, id: &str, change: Change, commen
     let t = load_visible(state, caller, id).await?;
     let dir = state.dir.get();
     let alerts = match change {
-        Change::Status(Status::Resolved | Status::FalsePositive) => incident_alerts(&state.ch, &t.incident_id).await,
+        Change::Status(Status::Resolved | Status::FalsePositive) => {
+            incident_alerts(&state.ch, &t.incident_id).await
+        }
         _ => 0,
     };
     let now = now_us();
-    let (action, after) =
-        apply_change(&t, &change, comment, now, &dir, alerts).map_err(|e| change_error(state, caller, &t, &e))?;
+    let (action, after) = apply_change(&t, &change, comment, now, &dir, alerts)
+        .map_err(|e| change_error(state, caller, &t, &e))?;
     let event = make_event(Some(&t), after, action, &caller.actor(), comment, now, None);
     let item = TicketItem::from(&event.ticket);
     commit(state, &[event]).await?;
@@ -343,7 +384,14 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     OptionalBody(body): OptionalBody<AckBody>,
 ) -> Result<Json<TicketItem>, ApiError> {
-    act(&state, &caller, &id, Change::Status(Status::Acknowledged), body.comment.as_deref().unwrap_or("")).await
+    act(
+        &state,
+        &caller,
+        &id,
+        Change::Status(Status::Acknowledged),
+        body.comment.as_deref().unwrap_or(""),
+    )
+    .await
 }
 
 /// `POST /api/v1/tickets/{id}/assign`.
@@ -361,7 +409,14 @@ pub async fn assign(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<Json<TicketItem>, ApiError> {
-    act(&state, &caller, &id, Change::Assign(body.assignee), body.comment.as_deref().unwrap_or("")).await
+    act(
+        &state,
+        &caller,
+        &id,
+        Change::Assign(body.assignee),
+        body.comment.as_deref().unwrap_or(""),
+    )
+    .await
 }
 
 /// `POST /api/v1/tickets/{id}/comment`.
@@ -397,12 +452,25 @@ pub async fn set_status(
     JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<Json<TicketItem>, ApiError> {
     let to = Status::parse(&body.status).ok_or_else(|| {
-        ApiError::bad_request("bad_status", format!("unknown status '{}'", body.status.chars().take(32).collect::<String>()))
+        ApiError::bad_request(
+            "bad_status",
+            format!(
+                "unknown status '{}'",
+                body.status.chars().take(32).collect::<String>()
+            ),
+        )
     })?;
     if to == Status::New {
         return Err(ApiError::conflict("a ticket cannot go back to new"));
     }
-    act(&state, &caller, &id, Change::Status(to), body.comment.as_deref().unwrap_or("")).await
+    act(
+        &state,
+        &caller,
+        &id,
+        Change::Status(to),
+        body.comment.as_deref().unwrap_or(""),
+    )
+    .await
 }
 
 /// `POST /api/v1/tickets/acknowledge`: all or nothing. Any ID unknown or outside the scope
@@ -421,18 +489,26 @@ pub async fn bulk_acknowledge(
 ) -> Result<Json<BulkAckAnswer>, ApiError> {
     caller.require(&state, Permission::ActOnTickets)?;
     if body.ids.is_empty() || body.ids.len() > MAX_BULK {
-        return Err(ApiError::bad_request("bad_ids", format!("ids must list 1-{MAX_BULK} tickets")));
+        return Err(ApiError::bad_request(
+            "bad_ids",
+            format!("ids must list 1-{MAX_BULK} tickets"),
+        ));
     }
     let mut ids = Vec::with_capacity(body.ids.len());
     for s in &body.ids {
         let id = Uuid::parse_str(s).map_err(|_| ApiError::not_found("ticket"))?;
         if ids.contains(&id) {
-            return Err(ApiError::bad_request("bad_ids", format!("ticket {id} is listed twice")));
+            return Err(ApiError::bad_request(
+                "bad_ids",
+                format!("ticket {id} is listed twice"),
+            ));
         }
         ids.push(id);
     }
     let _guards = state.locks.lock_many(&ids).await;
-    let found = store::get_many(&state.ch, &ids).await.map_err(|e| ApiError::store(&e))?;
+    let found = store::get_many(&state.ch, &ids)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let dir = state.dir.get();
     let comment = body.comment.as_deref().unwrap_or("");
     let now = now_us();
@@ -444,13 +520,28 @@ pub async fn bulk_acknowledge(
         if !visible(&caller, &dir, t) {
             return Err(caller.hidden(&state, "ticket", &id.to_string(), &t.owner_agency));
         }
-        let (action, after) = apply_change(t, &Change::Status(Status::Acknowledged), comment, now, &dir, 0)
-            .map_err(|e| {
-                let mut err = change_error(&state, &caller, t, &e);
-                err.message = format!("ticket {id}: {}", err.message);
-                err
-            })?;
-        events.push(make_event(Some(t), after, action, &caller.actor(), comment, now, None));
+        let (action, after) = apply_change(
+            t,
+            &Change::Status(Status::Acknowledged),
+            comment,
+            now,
+            &dir,
+            0,
+        )
+        .map_err(|e| {
+            let mut err = change_error(&state, &caller, t, &e);
+            err.message = format!("ticket {id}: {}", err.message);
+            err
+        })?;
+        events.push(make_event(
+            Some(t),
+            after,
+            action,
+            &caller.actor(),
+            comment,
+            now,
+            None,
+        ));
     }
     let items = events.iter().map(|e| TicketItem::from(&e.ticket)).collect();
     commit(&state, &events).await?;

@@ -71,14 +71,26 @@ pub async fn list_deliveries(
         return Err(ApiError::bad_request("bad_limit", "limit must be 1..=1000"));
     }
     let dir = state.dir.get();
-    let mut conds = vec![scope_sql(&state, &caller, &dir, "agency", p.agency.as_ref())?];
+    let mut conds = vec![scope_sql(
+        &state,
+        &caller,
+        &dir,
+        "agency",
+        p.agency.as_ref(),
+    )?];
     match p.status.as_deref() {
         Some(s @ ("pending" | "delivered" | "failed")) => conds.push(format!("status = '{s}'")),
-        Some(_) => return Err(ApiError::bad_request("bad_status", "status must be pending, delivered or failed")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_status",
+                "status must be pending, delivered or failed",
+            ));
+        }
         None => {}
     }
     if let Some(t) = &p.ticket_id {
-        let t = uuid::Uuid::parse_str(t).map_err(|_| ApiError::bad_request("bad_ticket_id", "ticket_id must be a UUID"))?;
+        let t = uuid::Uuid::parse_str(t)
+            .map_err(|_| ApiError::bad_request("bad_ticket_id", "ticket_id must be a UUID"))?;
         conds.push(format!("ticket_id = toUUID('{t}')"));
     }
     let items: Vec<DeliveryItem> = state

@@ -68,7 +68,11 @@ fn secs(d: Duration) -> u32 {
 ///
 /// # Errors
 /// [`StoreError`].
-pub async fn save(ch: &ClickHouse, agencies: Vec<Agency>, now_us: i64) -> Result<LoadSummary, StoreError> {
+pub async fn save(
+    ch: &ClickHouse,
+    agencies: Vec<Agency>,
+    now_us: i64,
+) -> Result<LoadSummary, StoreError> {
     let version = u64::try_from(now_us).unwrap_or(0);
     let dir = Directory::from_validated(agencies, version);
     let old: Vec<AgencyRow> = ch
@@ -213,7 +217,10 @@ pub async fn version(ch: &ClickHouse) -> Result<u64, StoreError> {
         v: u64,
     }
     let rows: Vec<V> = ch
-        .query_rows(&format!("SELECT max(version) AS v FROM {}.agencies", ch.database()))
+        .query_rows(&format!(
+            "SELECT max(version) AS v FROM {}.agencies",
+            ch.database()
+        ))
         .await?;
     Ok(rows.first().map_or(0, |r| r.v))
 }
@@ -241,14 +248,21 @@ pub async fn load(ch: &ClickHouse) -> Result<Directory, StoreError> {
     let version = rows.iter().map(|r| r.version).max().unwrap_or(0);
     let mut by_agency: HashMap<String, Vec<Webhook>> = HashMap::new();
     for h in hooks {
-        by_agency.entry(h.agency.clone()).or_default().push(Webhook {
-            id: h.id,
-            agency: h.agency,
-            url: h.url,
-            secret: h.secret,
-            events: h.events.iter().filter_map(|e| WebhookEvent::parse(e)).collect(),
-            subtree: h.subtree != 0,
-        });
+        by_agency
+            .entry(h.agency.clone())
+            .or_default()
+            .push(Webhook {
+                id: h.id,
+                agency: h.agency,
+                url: h.url,
+                secret: h.secret,
+                events: h
+                    .events
+                    .iter()
+                    .filter_map(|e| WebhookEvent::parse(e))
+                    .collect(),
+                subtree: h.subtree != 0,
+            });
     }
     let mut agencies = Vec::with_capacity(rows.len());
     for r in rows {
@@ -258,7 +272,8 @@ pub async fn load(ch: &ClickHouse) -> Result<Directory, StoreError> {
             .iter()
             .map(|p| p.parse().map_err(|_| bad("prefix")))
             .collect::<Result<Vec<_>, _>>()?;
-        let contacts: Vec<Contact> = serde_json::from_str(&r.contacts).map_err(|_| bad("contacts"))?;
+        let contacts: Vec<Contact> =
+            serde_json::from_str(&r.contacts).map_err(|_| bad("contacts"))?;
         let sla = r
             .sla_severities
             .iter()

@@ -46,8 +46,8 @@ pub fn next_deadline(t: &Ticket) -> Option<(Deadline, i64)> {
     }
     let ack = (t.acknowledged_us == 0 && t.ack_due_us > 0 && !t.ack_breached)
         .then_some((Deadline::Ack, t.ack_due_us));
-    let resolve =
-        (t.resolve_due_us > 0 && !t.resolve_breached).then_some((Deadline::Resolve, t.resolve_due_us));
+    let resolve = (t.resolve_due_us > 0 && !t.resolve_breached)
+        .then_some((Deadline::Resolve, t.resolve_due_us));
     match (ack, resolve) {
         (Some(a), Some(r)) => Some(if r.1 < a.1 { r } else { a }),
         (a, r) => a.or(r),
@@ -91,7 +91,10 @@ pub fn plan(t: &Ticket, now_us: i64, dir: &Directory, to_root: bool) -> Vec<Even
         &system,
         &note,
         due,
-        Some(system_event_id(&t.id, &format!("sla_breached/{}/{level}", kind.as_str()))),
+        Some(system_event_id(
+            &t.id,
+            &format!("sla_breached/{}/{level}", kind.as_str()),
+        )),
     );
     let mut out = vec![e1];
     let Some(parent) = escalation_target(dir, &t.agency, to_root) else {
@@ -110,10 +113,18 @@ pub fn plan(t: &Ticket, now_us: i64, dir: &Directory, to_root: bool) -> Vec<Even
         }
         Deadline::Resolve => {
             up.resolve_breached = false;
-            up.resolve_due_us = if resolve > 0 { due.saturating_add(resolve) } else { 0 };
+            up.resolve_due_us = if resolve > 0 {
+                due.saturating_add(resolve)
+            } else {
+                0
+            };
         }
     }
-    let note = format!("escalated from {} to {parent}: {} deadline missed", t.agency, kind.as_str());
+    let note = format!(
+        "escalated from {} to {parent}: {} deadline missed",
+        t.agency,
+        kind.as_str()
+    );
     out.push(make_event(
         Some(&before),
         up,
@@ -121,7 +132,10 @@ pub fn plan(t: &Ticket, now_us: i64, dir: &Directory, to_root: bool) -> Vec<Even
         &system,
         &note,
         due,
-        Some(system_event_id(&t.id, &format!("escalated/{}", level.saturating_add(1)))),
+        Some(system_event_id(
+            &t.id,
+            &format!("escalated/{}", level.saturating_add(1)),
+        )),
     ));
     out
 }
@@ -146,8 +160,9 @@ impl Clock {
     /// The wall clock (µs) as tokio's clock sees it.
     #[must_use]
     pub fn now_us(&self) -> i64 {
-        self.wall0_us
-            .saturating_add(micros(tokio::time::Instant::now().duration_since(self.mono0)))
+        self.wall0_us.saturating_add(micros(
+            tokio::time::Instant::now().duration_since(self.mono0),
+        ))
     }
 
     /// The tokio instant of wall time `us`.
@@ -393,9 +408,12 @@ policy = "dept"
         assert_eq!(ev[0].comment, "resolve deadline missed at level 2 (MIC)");
         // Nothing more is due: the timer sleeps (checked for a simulated day).
         assert!(
-            tokio::time::timeout(Duration::from_secs(86_400), next_escalations(&mut s, &clock, &d, false))
-                .await
-                .is_err()
+            tokio::time::timeout(
+                Duration::from_secs(86_400),
+                next_escalations(&mut s, &clock, &d, false)
+            )
+            .await
+            .is_err()
         );
     }
 

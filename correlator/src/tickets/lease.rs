@@ -71,7 +71,13 @@ impl Lease {
         now_us < self.held_until_us
     }
 
-    async fn write(&self, ch: &ClickHouse, epoch: u64, claimed_us: i64, now_us: i64) -> Result<(), StoreError> {
+    async fn write(
+        &self,
+        ch: &ClickHouse,
+        epoch: u64,
+        claimed_us: i64,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
         ch.insert(
             "leases",
             &[Row {
@@ -101,7 +107,8 @@ impl Lease {
     }
 
     fn winner(rows: &[Row]) -> Option<&Row> {
-        rows.iter().min_by(|a, b| (a.claimed_us, &a.holder).cmp(&(b.claimed_us, &b.holder)))
+        rows.iter()
+            .min_by(|a, b| (a.claimed_us, &a.holder).cmp(&(b.claimed_us, &b.holder)))
     }
 
     /// Takes or renews the lease; returns whether it is held afterwards.

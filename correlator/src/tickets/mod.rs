@@ -244,7 +244,8 @@ pub fn system_event_id(ticket: &Uuid, what: &str) -> Uuid {
 /// Row version for event `seq` (see the module header).
 #[must_use]
 pub fn version_for(seq: u32, human: bool, event_id: &Uuid) -> u64 {
-    let h = u64::from(u16::from_le_bytes([event_id.as_bytes()[0], event_id.as_bytes()[1]]) & 0x7fff);
+    let h =
+        u64::from(u16::from_le_bytes([event_id.as_bytes()[0], event_id.as_bytes()[1]]) & 0x7fff);
     (u64::from(seq) << 16) | (u64::from(human) << 15) | h
 }
 
@@ -353,7 +354,11 @@ pub fn apply_change(
     dir: &Directory,
     incident_alerts: u64,
 ) -> Result<(&'static str, Ticket), ChangeError> {
-    if comment.len() > MAX_COMMENT || comment.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if comment.len() > MAX_COMMENT
+        || comment
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(ChangeError::Invalid(format!(
             "comment must be at most {MAX_COMMENT} bytes without control characters"
         )));
@@ -367,7 +372,10 @@ pub fn apply_change(
             Ok(("commented", n))
         }
         Change::Assign(who) => {
-            if who.trim().is_empty() || who.len() > MAX_ASSIGNEE || who.chars().any(char::is_control) {
+            if who.trim().is_empty()
+                || who.len() > MAX_ASSIGNEE
+                || who.chars().any(char::is_control)
+            {
                 return Err(ChangeError::Invalid(format!(
                     "assignee must be 1-{MAX_ASSIGNEE} characters without control characters"
                 )));

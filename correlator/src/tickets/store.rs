@@ -293,7 +293,10 @@ pub async fn list(ch: &ClickHouse, q: &TicketQuery) -> Result<Vec<Ticket>, Store
     read(
         ch,
         &format!("WHERE {}", conds.join(" AND ")),
-        &format!("ORDER BY opened_us DESC, toString(id) DESC LIMIT {}", q.limit),
+        &format!(
+            "ORDER BY opened_us DESC, toString(id) DESC LIMIT {}",
+            q.limit
+        ),
     )
     .await
 }
@@ -369,17 +372,19 @@ pub async fn latest_by_key(
         .collect();
     let mut all = read(
         ch,
-        &format!("WHERE (owner_agency, rule, dedup_key) IN ({})", list.join(",")),
+        &format!(
+            "WHERE (owner_agency, rule, dedup_key) IN ({})",
+            list.join(",")
+        ),
         "",
     )
     .await?;
-    all.sort_by(|a, b| b.opened_us.cmp(&a.opened_us));
+    all.sort_by_key(|t| std::cmp::Reverse(t.opened_us));
     let mut out: Vec<Ticket> = Vec::new();
     for t in all {
-        if !out
-            .iter()
-            .any(|o| o.owner_agency == t.owner_agency && o.rule == t.rule && o.dedup_key == t.dedup_key)
-        {
+        if !out.iter().any(|o| {
+            o.owner_agency == t.owner_agency && o.rule == t.rule && o.dedup_key == t.dedup_key
+        }) {
             out.push(t);
         }
     }

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::store;
-use super::{Actor, Event, Status, Ticket, deadlines, make_event, reopen, system_event_id, ticket_id};
+use super::{
+    Actor, Event, Status, Ticket, deadlines, make_event, reopen, system_event_id, ticket_id,
+};
 use crate::agency::{AfterResolve, Directory};
 use crate::store::{ClickHouse, StoreError};
 
@@ -95,7 +97,11 @@ impl Ticketer {
                 since.max(0)
             ))
             .await?;
-        let newest = rows.iter().map(|r| r.updated).max().unwrap_or(self.checkpoint_s);
+        let newest = rows
+            .iter()
+            .map(|r| r.updated)
+            .max()
+            .unwrap_or(self.checkpoint_s);
         let todo: Vec<IncidentUpdate> = rows
             .into_iter()
             .filter(|r| r.severity <= dir.policy_for(&r.agency).ticket_severity)
@@ -105,7 +111,8 @@ impl Ticketer {
             return Ok((Vec::new(), Vec::new(), newest));
         }
         let ids: Vec<Uuid> = todo.iter().map(|r| r.id).collect();
-        let attached: HashMap<Uuid, Ticket> = store::by_incidents(ch, &ids).await?.into_iter().collect();
+        let attached: HashMap<Uuid, Ticket> =
+            store::by_incidents(ch, &ids).await?.into_iter().collect();
         let mut keys: Vec<(String, String, String)> = todo
             .iter()
             .filter(|r| !attached.contains_key(&r.id))
@@ -116,7 +123,12 @@ impl Ticketer {
         let mut by_key: HashMap<(String, String, String), Ticket> = store::latest_by_key(ch, &keys)
             .await?
             .into_iter()
-            .map(|t| ((t.owner_agency.clone(), t.rule.clone(), t.dedup_key.clone()), t))
+            .map(|t| {
+                (
+                    (t.owner_agency.clone(), t.rule.clone(), t.dedup_key.clone()),
+                    t,
+                )
+            })
             .collect();
         let mut attached = attached;
         let mut events = Vec::new();
@@ -199,7 +211,15 @@ pub fn open(inc: &IncidentUpdate, dir: &Directory, now_us: i64, related: Option<
         Some(r) => format!("opened for incident {}; follows ticket {}", inc.id, r.id),
         None => format!("opened for incident {}", inc.id),
     };
-    make_event(None, t, "opened", &Actor::system(), &note, now_us, Some(system_event_id(&id, "opened")))
+    make_event(
+        None,
+        t,
+        "opened",
+        &Actor::system(),
+        &note,
+        now_us,
+        Some(system_event_id(&id, "opened")),
+    )
 }
 
 fn link(t: &Ticket, inc: &IncidentUpdate, now_us: i64) -> Event {
@@ -212,7 +232,10 @@ fn link(t: &Ticket, inc: &IncidentUpdate, now_us: i64) -> Event {
         &Actor::system(),
         &format!("incident {} has the same key", inc.id),
         now_us,
-        Some(system_event_id(&t.id, &format!("incident_linked/{}", inc.id))),
+        Some(system_event_id(
+            &t.id,
+            &format!("incident_linked/{}", inc.id),
+        )),
     )
 }
 
@@ -235,7 +258,10 @@ fn after_more_alerts(t: &Ticket, inc: &IncidentUpdate, dir: &Directory, now_us: 
                         &Actor::system(),
                         &format!("new alerts on incident {} after resolution", inc.id),
                         now_us,
-                        Some(system_event_id(&t.id, &format!("reopened/{}", t.reopen_count + 1))),
+                        Some(system_event_id(
+                            &t.id,
+                            &format!("reopened/{}", t.reopen_count + 1),
+                        )),
                     )]
                 }
                 AfterResolve::Link => vec![open(inc, dir, now_us, Some(t))],

@@ -76,7 +76,10 @@ impl Worker {
                 .into_iter()
                 .flatten()
                 .min()
-                .map_or_else(|| tokio::time::Instant::now() + far, |us| clock.instant_of(us));
+                .map_or_else(
+                    || tokio::time::Instant::now() + far,
+                    |us| clock.instant_of(us),
+                );
             tokio::select! {
                 () = cancel.cancelled() => break,
                 _ = tick.tick() => self.poll(clock.now_us()).await,
@@ -105,7 +108,9 @@ impl Worker {
                 false
             }
         };
-        self.metrics.ticket_worker_leader.store(i64::from(held), Ordering::Relaxed);
+        self.metrics
+            .ticket_worker_leader
+            .store(i64::from(held), Ordering::Relaxed);
         if !held {
             if self.ticketer.take().is_some() {
                 tracing::info!("ticket worker lease lost");
@@ -197,7 +202,9 @@ impl Worker {
                 for e in &events {
                     match (e.action.as_str(), e.comment.starts_with("ack")) {
                         ("sla_breached", true) => Metrics::add(&self.metrics.sla_breaches_ack, 1),
-                        ("sla_breached", false) => Metrics::add(&self.metrics.sla_breaches_resolve, 1),
+                        ("sla_breached", false) => {
+                            Metrics::add(&self.metrics.sla_breaches_resolve, 1);
+                        }
                         ("escalated", _) => Metrics::add(&self.metrics.escalations, 1),
                         _ => {}
                     }
@@ -209,7 +216,12 @@ impl Worker {
 }
 
 /// Reloads the directory whenever a new version is stored (every correlator runs this).
-pub async fn refresh_directory(ch: ClickHouse, dir: DirHandle, every: Duration, cancel: CancellationToken) {
+pub async fn refresh_directory(
+    ch: ClickHouse,
+    dir: DirHandle,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -221,7 +233,11 @@ pub async fn refresh_directory(ch: ClickHouse, dir: DirHandle, every: Duration, 
         match agencies::version(&ch).await {
             Ok(v) if v != current => match agencies::load(&ch).await {
                 Ok(d) => {
-                    tracing::info!(version = d.version, agencies = d.len(), "agency directory loaded");
+                    tracing::info!(
+                        version = d.version,
+                        agencies = d.len(),
+                        "agency directory loaded"
+                    );
                     dir.set(d);
                 }
                 Err(e) => tracing::warn!(error = %e, "loading the agency directory failed"),
@@ -233,7 +249,12 @@ pub async fn refresh_directory(ch: ClickHouse, dir: DirHandle, every: Duration, 
 }
 
 /// Reads open and breached tickets per agency and severity for `/metrics`.
-pub async fn refresh_gauges(ch: ClickHouse, metrics: Arc<Metrics>, every: Duration, cancel: CancellationToken) {
+pub async fn refresh_gauges(
+    ch: ClickHouse,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     #[derive(serde::Deserialize)]
     struct Row {
         agency: String,
@@ -261,7 +282,10 @@ pub async fn refresh_gauges(ch: ClickHouse, metrics: Arc<Metrics>, every: Durati
         match ch.query_rows::<Row>(&sql).await {
             Ok(rows) => {
                 if let Ok(mut g) = metrics.ticket_gauges.lock() {
-                    *g = rows.into_iter().map(|r| (r.agency, r.severity, r.open, r.breached)).collect();
+                    *g = rows
+                        .into_iter()
+                        .map(|r| (r.agency, r.severity, r.open, r.breached))
+                        .collect();
                 }
             }
             Err(e) => tracing::debug!(error = %e, "reading ticket gauges"),

@@ -115,7 +115,8 @@ pub fn deliveries_for(events: &[Event], dir: &Directory, now_us: i64) -> Vec<Del
         hooks.sort_by(|a, b| a.id.cmp(&b.id));
         hooks.dedup_by(|a, b| a.id == b.id);
         for h in hooks.into_iter().filter(|h| h.events.contains(&kind)) {
-            let delivery_id = Uuid::new_v5(&TICKET_NAMESPACE, format!("{}/{}", e.id, h.id).as_bytes());
+            let delivery_id =
+                Uuid::new_v5(&TICKET_NAMESPACE, format!("{}/{}", e.id, h.id).as_bytes());
             let payload = serde_json::json!({
                 "event": kind.as_str(),
                 "delivery_id": delivery_id.to_string(),
@@ -228,7 +229,10 @@ impl Deliverer {
             .await?;
         let mut added = 0;
         for d in rows {
-            let known = self.queue.values().any(|q| q.delivery_id == d.delivery_id && q.version >= d.version)
+            let known = self
+                .queue
+                .values()
+                .any(|q| q.delivery_id == d.delivery_id && q.version >= d.version)
                 || self.done.contains(&d.delivery_id);
             if !known {
                 self.queue.retain(|_, q| q.delivery_id != d.delivery_id);
@@ -260,7 +264,12 @@ impl Deliverer {
     ///
     /// # Errors
     /// [`StoreError`] when the log cannot be written (the deliveries stay queued).
-    pub async fn run_due(&mut self, ch: &ClickHouse, dir: &Directory, now_us: i64) -> Result<usize, StoreError> {
+    pub async fn run_due(
+        &mut self,
+        ch: &ClickHouse,
+        dir: &Directory,
+        now_us: i64,
+    ) -> Result<usize, StoreError> {
         let due: Vec<(i64, Uuid)> = self
             .queue
             .range(..=(now_us, Uuid::max()))
@@ -274,7 +283,10 @@ impl Deliverer {
         let mut sends = Vec::new();
         for k in &due {
             let Some(d) = self.queue.get(k) else { continue };
-            let hook = hooks.iter().find(|h| h.id == d.webhook_id).map(|h| ((*h).url.clone(), (*h).secret.clone()));
+            let hook = hooks
+                .iter()
+                .find(|h| h.id == d.webhook_id)
+                .map(|h| (h.url.clone(), h.secret.clone()));
             let http = self.http.clone();
             let d = d.clone();
             sends.push(async move {
@@ -318,7 +330,9 @@ impl Deliverer {
             d.version = u64::try_from(now_us).unwrap_or(0).max(d.version + 1);
             let (outcome, status, error) = match &result {
                 Ok(s) => ("delivered", *s, String::new()),
-                Err((s, e, retry)) if *retry && d.attempts < self.cfg.max_attempts => ("retry", *s, e.clone()),
+                Err((s, e, retry)) if *retry && d.attempts < self.cfg.max_attempts => {
+                    ("retry", *s, e.clone())
+                }
                 Err((s, e, _)) => ("failed", *s, e.clone()),
             };
             d.last_http_status = status;
@@ -330,8 +344,13 @@ impl Deliverer {
                 }
                 "retry" => {
                     let shift = u32::from(d.attempts.saturating_sub(1)).min(20);
-                    let backoff = self.cfg.initial_backoff.saturating_mul(1 << shift).min(self.cfg.max_backoff);
-                    d.next_attempt_us = now_us.saturating_add(i64::try_from(backoff.as_micros()).unwrap_or(i64::MAX));
+                    let backoff = self
+                        .cfg
+                        .initial_backoff
+                        .saturating_mul(1 << shift)
+                        .min(self.cfg.max_backoff);
+                    d.next_attempt_us = now_us
+                        .saturating_add(i64::try_from(backoff.as_micros()).unwrap_or(i64::MAX));
                     Metrics::add(&self.metrics.webhook_retries, 1);
                 }
                 _ => {
@@ -386,9 +405,9 @@ impl Deliverer {
 }
 
 /// Awaits all futures concurrently (a small `join_all` without the `futures` crate).
-async fn futures_join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output>
+async fn futures_join_all<F>(futs: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
