@@ -1154,6 +1154,38 @@ fn webhooks_are_signed_retried_and_logged() {
             ("ticket.resolved".to_owned(), "delivered".to_owned(), 1)
         ]
     );
+
+    // A new alert on the resolved incident's key reopens the ticket (policy `reopen`, the
+    // default), with fresh SLA clocks and no second ticket.
+    post(
+        &c.url,
+        &sensor,
+        &[alert(
+            "edge-min",
+            2,
+            5001,
+            "Misc activity",
+            "198.51.100.4",
+            "10.9.1.1",
+        )],
+    );
+    let t = wait_tickets(
+        &format!("{}/api/v1/tickets?status=reopened", c.url),
+        &responder,
+        1,
+    )
+    .remove(0);
+    assert_eq!(
+        (t["id"].as_str(), t["reopen_count"].as_u64()),
+        (Some(id.as_str()), Some(1))
+    );
+    assert!(t["resolved_at"].is_null(), "{t}");
+    assert!(
+        us_of(&t["due_at"]) > us_of(&t["opened_at"]) + 3_600_000_000,
+        "{t}"
+    );
+    let (_, all) = get(&format!("{}/api/v1/tickets", c.url), &responder);
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
 }
 
 fn leader(c: &CorrelatorProc) -> bool {
