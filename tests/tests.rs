@@ -9,4 +9,6 @@
 
 mod common;
 mod correlator;
+mod dashboards;
+mod packaging;
 mod sensor;

@@ -84,8 +84,9 @@ fn apply_set(cfg: &mut SensorConfig, kv: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads rules and builds the engine, reporting rejections on stderr.
-pub fn load_engine(cfg: &SensorConfig, files: &[PathBuf]) -> anyhow::Result<Engine> {
+/// Loads rules and builds the engine, reporting rejections on stderr. Returns the engine and
+/// the number of rejected rules (for the stats record).
+pub fn load_engine(cfg: &SensorConfig, files: &[PathBuf]) -> anyhow::Result<(Engine, usize)> {
     let start = Instant::now();
     let vars = cfg.rule_vars()?;
     let classes = cfg.classifications()?;
@@ -117,7 +118,7 @@ pub fn load_engine(cfg: &SensorConfig, files: &[PathBuf]) -> anyhow::Result<Engi
         elapsed_ms = start.elapsed().as_millis() as u64,
         "rules loaded"
     );
-    Ok(engine)
+    Ok((engine, rejected.len()))
 }
 
 /// Runs the sensor.
@@ -149,7 +150,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("{}: no such file", args.pcap.display());
     }
     let forward = args.forward.to_config(cfg.forward.clone())?;
-    let engine = load_engine(&cfg, &files)?;
+    let (engine, rules_failed) = load_engine(&cfg, &files)?;
+    let rules_loaded = engine.stats().signatures;
     std::fs::create_dir_all(&args.log_dir)
         .with_context(|| format!("creating log dir {}", args.log_dir.display()))?;
     let eve_path = args.log_dir.join("eve.json");
@@ -201,9 +203,30 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         id: cfg.sensor.id.clone(),
         agency: cfg.sensor.agency.clone(),
     };
-    let record = stats_record(now, &summary.stats, summary.elapsed, &sensor);
+    let mut record = stats_record(now, &summary.stats, summary.elapsed, &sensor);
+    if let Some(st) = record.get_mut("stats").and_then(|v| v.as_object_mut()) {
+        if let Some(detect) = st.get_mut("detect").and_then(|v| v.as_object_mut()) {
+            detect.insert("rules_loaded".into(), rules_loaded.into());
+            detect.insert("rules_failed".into(), rules_failed.into());
+        }
+        if let Some(rss) = rss_bytes() {
+            st.insert("memory".into(), serde_json::json!({ "rss_bytes": rss }));
+        }
+        if let Some(f) = forwarder.as_ref() {
+            st.insert(
+                "forward".into(),
+                serde_json::json!({ "spool_bytes": f.stats().pending_bytes }),
+            );
+        }
+    }
     sink.file.write_line(record.to_string().as_bytes())?;
     sink.file.flush()?;
+    // The correlator keeps the sensors' stats for the sensor operations dashboard.
+    if let Some(f) = forwarder.as_ref()
+        && let Err(e) = f.post_stats(record.to_string().as_bytes())
+    {
+        tracing::warn!(error = %e, "the correlator did not take the stats record");
+    }
     println!(
         "tocsin: {} -> {}",
         summary.stats.summary(summary.elapsed),
@@ -218,6 +241,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resident memory of this process (Linux `VmRSS`), in bytes.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// Writes each alert to the EVE file and, when forwarding, to the durable spool.

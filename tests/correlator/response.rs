@@ -701,6 +701,13 @@ fn authorization_over_every_route() {
             unscoped: None,
         },
         Route {
+            method: "POST",
+            template: "/api/v1/sensor-stats",
+            cross: "/api/v1/sensor-stats".into(),
+            body: Some("{}".into()),
+            unscoped: None,
+        },
+        Route {
             method: "GET",
             template: "/api/v1/incidents",
             cross: "/api/v1/incidents?agency=HA-NOI".into(),
@@ -907,6 +914,8 @@ fn authorization_over_every_route() {
                 // Sensors (and admins) of B may report attacks on any address: ownership is by
                 // address, and nothing of A's is read.
                 ("/api/v1/alerts", "sensor" | "admin") => assert_eq!(st, 200, "{what}: {v}"),
+                // `{}` is no stats record: 422, after authorization passed.
+                ("/api/v1/sensor-stats", "sensor" | "admin") => assert_eq!(st, 422, "{what}: {v}"),
                 // The agency list is always the caller's own subtree.
                 ("/api/v1/agencies", "analyst" | "responder" | "admin") => {
                     assert_eq!(st, 200, "{what}: {v}");
@@ -940,7 +949,7 @@ fn authorization_over_every_route() {
     );
     // Positive control: A's own admin can read and act through the same requests.
     for r in &routes {
-        if r.template == "/api/v1/alerts" {
+        if r.template == "/api/v1/alerts" || r.template == "/api/v1/sensor-stats" {
             continue;
         }
         let (st, v) = call(

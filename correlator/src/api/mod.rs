@@ -16,6 +16,7 @@ pub mod body;
 pub mod error;
 pub mod incidents;
 pub mod openapi;
+pub mod sensor_stats;
 pub mod tickets;
 pub mod tls;
 pub mod webhooks;
@@ -292,6 +293,10 @@ pub fn router(state: AppState) -> Router {
             post(alerts::post_alerts).layer(axum::extract::DefaultBodyLimit::max(
                 state.ingest.max_body_bytes,
             )),
+        )
+        .route(
+            "/api/v1/sensor-stats",
+            post(sensor_stats::post_sensor_stats).layer(small()),
         )
         .route("/api/v1/incidents", get(incidents::list_incidents))
         .route("/api/v1/incidents/{id}", get(incidents::get_incident))

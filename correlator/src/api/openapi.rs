@@ -55,6 +55,7 @@ impl Modify for Bearer {
     ),
     paths(
         super::alerts::post_alerts,
+        super::sensor_stats::post_sensor_stats,
         super::incidents::list_incidents,
         super::incidents::get_incident,
         super::tickets::list_tickets,

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod parse;
+pub mod stats;
 
 pub use body::{BodyError, Encoding, decode_body};
 pub use parse::{Alert, LineContext, LineError, SourceFormat, parse_line};

@@ -182,6 +182,11 @@ pub const MIGRATIONS: &[Migration] = &[
             FROM {db}.incidents",
         ],
     },
+    Migration {
+        version: 4,
+        name: "sensor_stats (the sensors' stats records)",
+        statements: &[crate::ingest::stats::SENSOR_STATS_TABLE],
+    },
 ];
 
 /// Columns of a ticket's state, shared by `ticket_events` (state after each event) and
@@ -245,6 +250,7 @@ pub const ALERT_TABLES: &[(&str, &str)] = &[
     ("incident_alerts", "received_at"),
     ("incidents", "updated_at"),
     ("incident_updates", "updated_at"),
+    ("sensor_stats", "ts"),
 ];
 /// Rollup tables, expiring with `retention.rollup_days`.
 pub const ROLLUP_TABLES: &[(&str, &str)] = &[

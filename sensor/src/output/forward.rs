@@ -176,6 +176,9 @@ pub enum ForwardError {
     /// `submit` after shutdown began.
     #[error("forwarder is shutting down")]
     Stopped,
+    /// A stats record was not taken by the correlator.
+    #[error("posting stats: {0}")]
+    Stats(String),
 }
 
 /// Counters, also returned by [`Forwarder::shutdown`].
@@ -240,6 +243,8 @@ impl Shared {
 pub struct Forwarder {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// For stats records, sent directly (not spooled: they are cumulative counters).
+    client: reqwest::blocking::Client,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -257,6 +262,13 @@ fn ingest_url(url: &str) -> String {
     } else {
         format!("{u}/api/v1/alerts")
     }
+}
+
+/// `POST` target of stats records, next to the alerts endpoint.
+fn stats_url(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    let base = u.strip_suffix("/api/v1/alerts").unwrap_or(u);
+    format!("{base}/api/v1/sensor-stats")
 }
 
 fn build_client(cfg: &ForwardConfig) -> Result<reqwest::blocking::Client, ForwardError> {
@@ -322,6 +334,7 @@ impl Forwarder {
             ));
         }
         let client = build_client(&cfg)?;
+        let stats_client = client.clone();
         let (spool, rec) = Spool::open(&cfg.spool_dir, cfg.segment_max_bytes)?;
         if rec.pending_records > 0 || rec.truncated_bytes > 0 {
             tracing::info!(
@@ -365,7 +378,38 @@ impl Forwarder {
                     .map_err(|e| ForwardError::Config(format!("spawning the flusher: {e}")))?,
             );
         }
-        Ok(Self { shared, threads })
+        Ok(Self {
+            shared,
+            threads,
+            client: stats_client,
+        })
+    }
+
+    /// Posts one EVE `stats` record to the correlator's `/api/v1/sensor-stats`, once, now.
+    /// Stats bypass the spool: each record holds cumulative counters, so a lost one costs
+    /// resolution on the dashboard, never an alert.
+    ///
+    /// # Errors
+    /// [`ForwardError::Stats`] when the correlator is unreachable or refuses the record.
+    pub fn post_stats(&self, record: &[u8]) -> Result<(), ForwardError> {
+        let resp = self
+            .client
+            .post(stats_url(&self.shared.cfg.url))
+            .bearer_auth(&self.shared.cfg.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(record.to_vec())
+            .send()
+            .map_err(|e| ForwardError::Stats(e.to_string()))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let text = resp.text().unwrap_or_default();
+            Err(ForwardError::Stats(format!(
+                "{status}: {}",
+                text.chars().take(200).collect::<String>()
+            )))
+        }
     }
 
     /// Appends one EVE line (a trailing newline is allowed) to the spool. Blocks while the
@@ -737,6 +781,14 @@ mod tests {
     #[test]
     fn urls_and_backoff() {
         assert_eq!(ingest_url("http://c:8080"), "http://c:8080/api/v1/alerts");
+        assert_eq!(
+            stats_url("http://c:8080/"),
+            "http://c:8080/api/v1/sensor-stats"
+        );
+        assert_eq!(
+            stats_url("http://c/x/api/v1/alerts"),
+            "http://c/x/api/v1/sensor-stats"
+        );
         assert_eq!(ingest_url("http://c:8080/"), "http://c:8080/api/v1/alerts");
         assert_eq!(
             ingest_url("http://c/api/v1/alerts"),
