@@ -225,12 +225,16 @@ pub async fn create_token(
     Ok(token)
 }
 
+/// A cached lookup: the principal (`None`: unknown token), its expiry in Unix seconds (0:
+/// never), and when it was looked up.
+type CacheEntry = (Option<Principal>, i64, Instant);
+
 /// Looks tokens up in ClickHouse, with a small cache.
 #[derive(Debug)]
 pub struct Authenticator {
     ch: ClickHouse,
-    /// hash → (principal, its expiry in Unix seconds (0: never), when looked up).
-    cache: Mutex<HashMap<String, (Option<Principal>, i64, Instant)>>,
+    /// Token hash → lookup.
+    cache: Mutex<HashMap<String, CacheEntry>>,
 }
 
 impl Authenticator {

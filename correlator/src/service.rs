@@ -297,7 +297,7 @@ async fn init_store(
             dir.set(d);
         }
         Err(e) => {
-            tracing::warn!(error = %e, "no agency directory yet; incidents belong to the sensors' agencies")
+            tracing::warn!(error = %e, "no agency directory yet; incidents belong to the sensors' agencies");
         }
     }
     let mut dedup = DedupEngine::new(&cfg.dedup);

@@ -324,6 +324,35 @@ fn bad_input_gets_clear_errors_and_valid_lines_are_kept() {
 fn incidents_api_pages_and_scopes() {
     let ch = clickhouse();
     let db = fresh_db("api");
+    // Every token is scoped to its agency's subtree: ROOT's admin sees MOH and MOF because
+    // the directory puts them below ROOT (no prefixes: incidents belong to the sensors' agencies).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_file = tmp.path().join("agencies.toml");
+    std::fs::write(
+        &dir_file,
+        "[[agency]]\ncode = \"ROOT\"\nname = \"Root\"\n\
+         [[agency]]\ncode = \"MOH\"\nparent = \"ROOT\"\nname = \"Health\"\n\
+         [[agency]]\ncode = \"MOF\"\nparent = \"ROOT\"\nname = \"Finance\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::common::tocsin_bin())
+        .args([
+            "agency",
+            "load",
+            dir_file.to_str().unwrap(),
+            "--clickhouse-url",
+            &ch.url(),
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "3\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let moh = create_token(&ch.url(), &db, "sensor", "MOH", "s-moh");
     let mof = create_token(&ch.url(), &db, "sensor", "MOF", "s-mof");
     let analyst = create_token(&ch.url(), &db, "analyst", "MOH", "ana");

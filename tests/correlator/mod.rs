@@ -7,5 +7,6 @@
 mod dedup;
 mod faults;
 mod ingest;
+mod response;
 mod rules;
 mod tls;

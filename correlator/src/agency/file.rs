@@ -412,7 +412,7 @@ pub fn parse_directory(
         }
         false
     };
-    nets.sort_by(|a, b| (a.0.network(), a.0.prefix_len()).cmp(&(b.0.network(), b.0.prefix_len())));
+    nets.sort_by_key(|a| (a.0.network(), a.0.prefix_len()));
     for (i, (n, owner, line)) in nets.iter().enumerate() {
         for (m, other, _) in nets.iter().skip(i + 1) {
             // Sorted by network address: once `m` starts past `n`'s end, nothing later overlaps.

@@ -1,6 +1,6 @@
 //! The agency directory: who owns which network, who is above whom, and which SLA applies.
 //!
-//! Input: a directory file (TOML, see [`file`] and `rules/agencies/README.md`), or the
+//! Input: a directory file (TOML, see [`mod@file`] and `rules/agencies/README.md`), or the
 //! `agencies` / `agency_webhooks` tables it was loaded into. Output: a validated
 //! [`Directory`] that answers, without I/O:
 //! - ownership: the agency owning an address by longest-prefix match ([`Directory::owner_of`]);

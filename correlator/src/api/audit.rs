@@ -168,8 +168,8 @@ pub async fn list_audit(
     let rows: Vec<Row> = state
         .ch
         .query_rows(&format!(
-            "SELECT toString(id) AS id, at_us, actor, actor_role, actor_agency, agency, action, object_type, \
-             object_id, toString(incident_id) AS incident_id, before, after, outcome, http_status, request_id, \
+            "SELECT id, at_us, actor, actor_role, actor_agency, agency, action, object_type, \
+             object_id, incident_id, before, after, outcome, http_status, request_id, \
              detail FROM {}.audit FINAL WHERE {} ORDER BY at_us, toString(id) LIMIT {limit}",
             state.ch.database(),
             conds.join(" AND ")

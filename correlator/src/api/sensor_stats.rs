@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{ApiError, AppState, Auth};
+use super::{ApiError, AppState, Caller};
 use crate::auth::Permission;
 use crate::ingest::Rejected;
 use crate::ingest::stats::parse_stats_body;
@@ -38,14 +38,12 @@ pub struct StatsResponse {
               (status = 401, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn post_sensor_stats(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !principal.can(Permission::IngestAlerts) {
-        return Err(ApiError::forbidden(
-            "this token may not post sensor stats (needs role sensor)",
-        ));
-    }
+    // Refusals are audited like every other route's.
+    caller.require(&state, Permission::IngestAlerts)?;
+    let principal = caller.principal;
     let body = body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(

@@ -96,7 +96,7 @@ pub async fn list_deliveries(
     let items: Vec<DeliveryItem> = state
         .ch
         .query_rows(&format!(
-            "SELECT toString(delivery_id) AS delivery_id, webhook_id, agency, event, toString(ticket_id) AS ticket_id, \
+            "SELECT delivery_id, webhook_id, agency, event, ticket_id, \
              status, attempts, last_http_status, last_error FROM {}.webhook_deliveries FINAL WHERE {} \
              ORDER BY created_at DESC, delivery_id LIMIT {limit}",
             state.ch.database(),

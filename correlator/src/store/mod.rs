@@ -515,7 +515,7 @@ pub struct IncidentQuery {
 }
 
 /// Column list reading an [`IncidentRow`] (DateTime columns as Unix seconds).
-pub const INCIDENT_COLUMNS: &str = "toString(id) AS id, agency, kind, rule, dedup_key, \
+pub const INCIDENT_COLUMNS: &str = "id, agency, kind, rule, dedup_key, \
     toUnixTimestamp(window_start) AS window_start, window_start_us, \
     toUnixTimestamp(first_seen) AS first_seen, first_seen_us, \
     toUnixTimestamp(last_seen) AS last_seen, last_seen_us, alert_count, sensors, src_ips, \

@@ -205,7 +205,7 @@ macro_rules! ticket_state_columns {
     };
 }
 
-/// Names of [`ticket_state_columns`], for the view and for reads.
+/// Names of the ticket state columns (`ticket_state_columns!`), for the view and for reads.
 pub const TICKET_STATE_NAMES: &str = "status, agency, owner_agency, agency_path, level1_agency, \
     escalation_level, severity, assignee, incident_id, linked_incident_id, related_ticket, title, \
     rule, dedup_key, opened_at, opened_us, acknowledged_at, acknowledged_us, resolved_at, \

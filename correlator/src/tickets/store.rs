@@ -197,13 +197,11 @@ impl TryFrom<TicketRow> for Ticket {
 }
 
 fn select(db: &str, where_: &str, tail: &str) -> String {
-    // UUID columns read as text; the rest as stored.
-    let cols = TICKET_STATE_NAMES.replace(
-        "incident_id, linked_incident_id",
-        "toString(incident_id) AS incident_id, toString(linked_incident_id) AS linked_incident_id",
-    );
+    // UUID columns come out of JSONEachRow as text. Never `toString(x) AS x`: 18.16 then
+    // substitutes the alias into `WHERE x = toUUID(..)` and fails (String vs UUID).
+    let cols = TICKET_STATE_NAMES;
     format!(
-        "SELECT toString(id) AS id, seq, version, last_action, updated_us, {cols} \
+        "SELECT id, seq, version, last_action, updated_us, {cols} \
          FROM {db}.tickets FINAL {where_} {tail}"
     )
 }
@@ -336,7 +334,7 @@ pub async fn by_incidents(
     let list: Vec<String> = incidents.iter().map(|i| format!("toUUID('{i}')")).collect();
     let links: Vec<Link> = ch
         .query_rows(&format!(
-            "SELECT DISTINCT toString(incident_id) AS incident_id, toString(ticket_id) AS ticket_id \
+            "SELECT DISTINCT incident_id, ticket_id \
              FROM {}.ticket_incidents WHERE incident_id IN ({})",
             ch.database(),
             list.join(",")
@@ -381,7 +379,7 @@ pub async fn latest_by_key(
         "",
     )
     .await?;
-    all.sort_by(|a, b| b.opened_us.cmp(&a.opened_us));
+    all.sort_by_key(|t| std::cmp::Reverse(t.opened_us));
     let mut out: Vec<Ticket> = Vec::new();
     for t in all {
         if !out.iter().any(|o| {
@@ -444,7 +442,7 @@ pub async fn history(ch: &ClickHouse, id: &Uuid) -> Result<Vec<HistoryEntry>, St
     }
     let rows: Vec<Row> = ch
         .query_rows(&format!(
-            "SELECT toString(event_id) AS event_id, seq, at_us, action, actor, actor_role, comment, \
+            "SELECT event_id, seq, at_us, action, actor, actor_role, comment, \
              status, agency, before, after, request_id FROM {}.ticket_events FINAL \
              WHERE ticket_id = toUUID('{id}') ORDER BY seq, at_us, event_id LIMIT 10000",
             ch.database()

@@ -89,7 +89,7 @@ impl Ticketer {
         let since = self.checkpoint_s - OVERLAP_S;
         let rows: Vec<IncidentUpdate> = ch
             .query_rows(&format!(
-                "SELECT toString(id) AS id, agency, rule, dedup_key, severity, alert_count, signature, \
+                "SELECT id, agency, rule, dedup_key, severity, alert_count, signature, \
                  toInt64(toUnixTimestamp(updated_at)) AS updated FROM {}.incident_updates \
                  WHERE updated_at >= toDateTime({}) AND severity <= {max_sev} \
                  ORDER BY id, version DESC LIMIT 1 BY id",

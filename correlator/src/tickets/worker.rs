@@ -203,7 +203,7 @@ impl Worker {
                     match (e.action.as_str(), e.comment.starts_with("ack")) {
                         ("sla_breached", true) => Metrics::add(&self.metrics.sla_breaches_ack, 1),
                         ("sla_breached", false) => {
-                            Metrics::add(&self.metrics.sla_breaches_resolve, 1)
+                            Metrics::add(&self.metrics.sla_breaches_resolve, 1);
                         }
                         ("escalated", _) => Metrics::add(&self.metrics.escalations, 1),
                         _ => {}

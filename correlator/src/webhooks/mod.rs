@@ -218,8 +218,8 @@ impl Deliverer {
     pub async fn load_pending(&mut self, ch: &ClickHouse) -> Result<usize, StoreError> {
         let rows: Vec<Delivery> = ch
             .query_rows(&format!(
-                "SELECT toString(delivery_id) AS delivery_id, webhook_id, agency, event, \
-                 toString(event_id) AS event_id, toString(ticket_id) AS ticket_id, url, payload, status, \
+                "SELECT delivery_id, webhook_id, agency, event, \
+                 event_id, ticket_id, url, payload, status, \
                  attempts, next_attempt_us, last_http_status, last_error, \
                  toInt64(toUnixTimestamp(created_at)) AS created_at, \
                  toInt64(toUnixTimestamp(updated_at)) AS updated_at, version \
@@ -286,7 +286,7 @@ impl Deliverer {
             let hook = hooks
                 .iter()
                 .find(|h| h.id == d.webhook_id)
-                .map(|h| ((*h).url.clone(), (*h).secret.clone()));
+                .map(|h| (h.url.clone(), h.secret.clone()));
             let http = self.http.clone();
             let d = d.clone();
             sends.push(async move {
@@ -405,9 +405,9 @@ impl Deliverer {
 }
 
 /// Awaits all futures concurrently (a small `join_all` without the `futures` crate).
-async fn futures_join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output>
+async fn futures_join_all<F>(futs: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
