@@ -195,8 +195,9 @@ def national():
               "Incidents with activity in the time range."),
         panel(lay, "stat", "Open tickets", f"SELECT count() AS open_tickets FROM tickets FINAL WHERE {ACTIVE} AND {sev}", 6, 4,
               "Tickets not yet resolved, closed or marked false positive, all time."),
-        panel(lay, "stat", "SLA breaches", f"SELECT sum(ack_breached + resolve_breached) AS breaches FROM tickets FINAL WHERE $__timeFilter(opened_at) AND {sev}", 6, 4,
-              "Missed acknowledge and resolve deadlines of tickets opened in the time range.", options={"colorMode": "background"}),
+        panel(lay, "stat", "SLA breaches", f"SELECT count() AS breaches FROM ticket_events WHERE action = 'sla_breached' AND $__timeFilter(at) AND {sev}", 6, 4,
+              "Acknowledge and resolve deadlines missed in the time range (each level a ticket passes counts).",
+              options={"colorMode": "background"}),
         panel(lay, "timeseries", "Alerts per minute by severity",
               f"SELECT {bucket('minute')} AS time, concat('severity ', toString(severity)) AS sev, "
               f"sum(alerts) * 60 / $__interval_s AS alerts_per_min FROM alerts_per_minute "
@@ -219,16 +220,19 @@ def national():
               "Attacking addresses by alert count (hourly rollup), with their IPv4 /24. ASN needs an "
               "ASN dictionary on the server (not shipped)."),
         panel(lay, "table", "Tickets per level-1 agency",
-              f"SELECT level1_agency AS agency, countIf({ACTIVE}) AS open, sum(ack_breached) AS ack_breaches, "
-              f"sum(resolve_breached) AS resolve_breaches, countIf(escalation_level > 0) AS escalated, count() AS tickets "
-              f"FROM tickets FINAL WHERE $__timeFilter(opened_at) GROUP BY agency ORDER BY open DESC, agency",
+              f"SELECT agency, open, escalated, tickets, breaches FROM "
+              f"(SELECT level1_agency AS agency, countIf({ACTIVE}) AS open, countIf(escalation_level > 0) AS escalated, "
+              f"count() AS tickets FROM tickets FINAL WHERE $__timeFilter(opened_at) GROUP BY agency) "
+              f"ANY LEFT JOIN (SELECT level1_agency AS agency, count() AS breaches FROM ticket_events "
+              f"WHERE action = 'sla_breached' AND $__timeFilter(at) GROUP BY agency) USING agency "
+              f"ORDER BY open DESC, agency",
               12, 9, "Tickets opened in the range, rolled up to the ministry or province they belong to. "
               "Click an agency to open its dashboard.", links=to_agency),
         panel(lay, "table", "Sensor health",
               "SELECT sensor, any(agency) AS agency, max(received_at) AS last_seen, "
-              "dateDiff('second', max(received_at), now()) AS silent_s, argMax(packets, ts) AS packets, "
+              "dateDiff('second', max(received_at), now()) AS silent_s, argMax(packets, ts) AS packets_seen, "
               "round(100 * argMax(kernel_drops + queue_drops, ts) / greatest(argMax(packets, ts), 1), 3) AS drop_pct, "
-              "argMax(rules_failed, ts) AS rule_errors, argMax(spool_bytes, ts) AS spool_bytes "
+              "argMax(rules_failed, ts) AS rule_errors, argMax(spool_bytes, ts) AS spooled_bytes "
               "FROM sensor_stats WHERE $__timeFilter(ts) GROUP BY sensor ORDER BY silent_s DESC",
               12, 9, "Latest stats record of every sensor: when it last reported, packets seen, share "
               "dropped (kernel + queue), rule load errors and bytes waiting in its spool.",
@@ -271,11 +275,13 @@ def agency():
               f"WHERE agency IN {SUBTREE} AND {ACTIVE} AND {sev}) GROUP BY age_band ORDER BY age_band",
               8, 8, "How long active tickets have been waiting."),
         panel(lay, "table", "Time to act against SLA, by severity",
-              f"SELECT severity, count() AS tickets, round(avgIf((acknowledged_us - opened_us) / 1e6, acknowledged_us > 0)) AS mtta_s, "
+              f"SELECT severity, tickets, mtta_s, sla_ack_s, mttr_s, sla_resolve_s, breaches FROM "
+              f"(SELECT severity, count() AS tickets, round(avgIf((acknowledged_us - opened_us) / 1e6, acknowledged_us > 0)) AS mtta_s, "
               f"round(avg((ack_due_us - opened_us) / 1e6)) AS sla_ack_s, round(avgIf((resolved_us - opened_us) / 1e6, resolved_us > 0)) AS mttr_s, "
-              f"round(avg((resolve_due_us - opened_us) / 1e6)) AS sla_resolve_s, sum(ack_breached) AS ack_breaches, "
-              f"sum(resolve_breached) AS resolve_breaches FROM tickets FINAL WHERE owner_agency IN {SUBTREE} "
-              f"AND $__timeFilter(opened_at) GROUP BY severity ORDER BY severity",
+              f"round(avg((resolve_due_us - opened_us) / 1e6)) AS sla_resolve_s FROM tickets FINAL "
+              f"WHERE owner_agency IN {SUBTREE} AND $__timeFilter(opened_at) GROUP BY severity) "
+              f"ANY LEFT JOIN (SELECT severity, count() AS breaches FROM ticket_events WHERE action = 'sla_breached' "
+              f"AND owner_agency IN {SUBTREE} AND $__timeFilter(at) GROUP BY severity) USING severity ORDER BY severity",
               8, 8, "Mean time to acknowledge/resolve next to the agency's SLA targets (seconds)."),
         panel(lay, "table", "Escalations",
               f"SELECT at, toString(incident_id) AS id, owner_agency, agency AS escalated_to, escalation_level, severity, comment "
@@ -297,7 +303,7 @@ def incident():
     members = f"alert_id IN (SELECT alert_id FROM incident_alerts WHERE incident_id = {inc})"
     panels = [
         panel(lay, "table", "Incident",
-              f"SELECT toString(id) AS id, agency, kind, rule, dedup_key, severity, status, alert_count, first_seen, last_seen, "
+              f"SELECT toString(id) AS incident_id, agency, kind, rule, dedup_key, severity, status, alert_count, first_seen, last_seen, "
               f"arrayStringConcat(sensors, ', ') AS sensors, arrayStringConcat(signatures, ' | ') AS signatures "
               f"FROM incidents FINAL WHERE id = {inc}", 24, 5, "The incident as stored (latest version).",
               links=[link("Agency ${__data.fields.agency}", "tocsin-agency", "var-agency=${__data.fields.agency}")]),
@@ -361,8 +367,8 @@ def sensors():
               f"FROM sensor_alerts_per_minute WHERE $__timeFilter(minute) AND {sel} GROUP BY time, sensor ORDER BY time",
               12, 8, "Alerts received from each sensor (rollup sensor_alerts_per_minute)."),
         panel(lay, "table", "Rule load and memory",
-              f"SELECT sensor, any(agency) AS agency, argMax(rules_loaded, ts) AS rules_loaded, argMax(rules_failed, ts) AS rule_errors, "
-              f"argMax(flows, ts) AS flows, argMax(memory_bytes, ts) AS memory_bytes, argMax(uptime_s, ts) AS uptime_s, max(ts) AS last_record "
+              f"SELECT sensor, any(agency) AS agency, argMax(rules_loaded, ts) AS rules, argMax(rules_failed, ts) AS rule_errors, "
+              f"argMax(flows, ts) AS flow_count, argMax(memory_bytes, ts) AS rss_bytes, argMax(uptime_s, ts) AS uptime, max(ts) AS last_record "
               f"FROM sensor_stats WHERE $__timeFilter(ts) AND {sel} GROUP BY sensor ORDER BY sensor", 12, 8,
               "Per sensor, from its latest stats record: rules loaded and rejected, flows, memory, uptime."),
     ]

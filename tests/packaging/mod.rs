@@ -76,7 +76,11 @@ fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
 fn leaf_keys(v: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
     if let toml::Value::Table(t) = v {
         for (k, v) in t {
-            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 toml::Value::Table(_) => leaf_keys(v, &name, out),
                 _ => {
@@ -103,11 +107,21 @@ fn correlator_example_config_documents_every_option_with_its_default() {
     let mut want = std::collections::BTreeSet::new();
     leaf_keys(&as_value(&CorrelatorConfig::default()), "", &mut want);
     // Options without a default (paths) appear commented out.
-    for k in ["clickhouse.password_file", "clickhouse.ca_cert", "tls.cert", "tls.key", "tls.client_ca", "correlation.rules_file"] {
+    for k in [
+        "clickhouse.password_file",
+        "clickhouse.ca_cert",
+        "tls.cert",
+        "tls.key",
+        "tls.client_ca",
+        "correlation.rules_file",
+    ] {
         want.insert(k.to_owned());
     }
     want.remove("dedup.override");
     let have = documented_keys(&text);
     let missing: Vec<_> = want.difference(&have).collect();
-    assert!(missing.is_empty(), "not in correlator.example.toml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in correlator.example.toml: {missing:?}"
+    );
 }
