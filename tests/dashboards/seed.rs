@@ -60,6 +60,84 @@ fn tickets(url: &str, token: &str) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// A day of background alerts from four more sensors (20,000 alerts, mostly severity 3, so
+/// they make incidents but few tickets), through the ingest API: the national picture is
+/// not just the two demo taps. Destinations lie in each agency's prefix from the directory.
+fn background(ch_url: &str, db: &str, corr_url: &str) {
+    let list = run(&[
+        "agency",
+        "list",
+        "--clickhouse-url",
+        ch_url,
+        "--database",
+        db,
+    ]);
+    let listing = String::from_utf8_lossy(&list.stdout).into_owned();
+    let now = crate::common::now_us();
+    let sigs: [(u32, &str, &str, u8); 4] = [
+        (
+            2_001_219,
+            "ET SCAN Potential SSH Scan",
+            "Attempted Information Leak",
+            3,
+        ),
+        (
+            2_010_937,
+            "ET SCAN Suspicious inbound to mySQL port 3306",
+            "Potentially Bad Traffic",
+            3,
+        ),
+        (
+            2_024_897,
+            "ET USER_AGENTS Go HTTP Client User-Agent",
+            "Misc activity",
+            3,
+        ),
+        (
+            2_034_647,
+            "ET EXPLOIT Apache log4j RCE Attempt (CVE-2021-44228)",
+            "Attempted Administrator Privilege Gain",
+            1,
+        ),
+    ];
+    for (n, code) in ["MOF", "MIC", "DA-NANG", "CAN-THO"].iter().enumerate() {
+        let line = listing
+            .lines()
+            .find(|l| l.split('\t').next() == Some(*code))
+            .unwrap_or_else(|| panic!("{code} not in the directory"));
+        let prefix = line.split('\t').nth(4).unwrap().split(',').next().unwrap();
+        let octets: Vec<&str> = prefix.split('.').take(2).collect();
+        let token = create_token(ch_url, db, "sensor", code, &format!("edge-{code}"));
+        let sensor = format!("edge-{}", code.to_lowercase());
+        let mut body = String::new();
+        for i in 0..5_000u64 {
+            // Severity 1 (ticketed) only for a handful of alerts.
+            let (sid, msg, cat, sev) = if i % 1000 == 7 {
+                sigs[3]
+            } else {
+                sigs[(i % 3) as usize]
+            };
+            let dport = [22u16, 3306, 80][usize::try_from(i % 3).unwrap()];
+            let ts = now - 86_400_000_000 + i64::try_from(i).unwrap() * 17_000_000;
+            let rec = serde_json::json!({
+                "timestamp": tocsin_eve::Timestamp(ts).to_string(), "flow_id": i, "event_type": "alert",
+                "src_ip": format!("198.51.{}.{}", 100 + n, 10 + i % 12), "src_port": 40_000 + i % 20_000,
+                "dest_ip": format!("{}.{}.{}.{}", octets[0], octets[1], 1 + i % 4, 10 + i % 5),
+                "dest_port": dport,
+                "proto": "TCP",
+                "alert": {"action": "allowed", "gid": 1, "signature_id": sid, "rev": 1,
+                          "signature": msg, "category": cat, "severity": sev},
+                "sensor": {"id": sensor},
+                "alert_id": format!("{sensor}:{:016x}:{i}", 0x5eed_u64),
+            });
+            body.push_str(&rec.to_string());
+            body.push('\n');
+        }
+        let (st, v) = crate::common::post_alerts(corr_url, &token, body.into_bytes(), None);
+        assert_eq!((st, v["accepted"].as_u64()), (200, Some(5_000)), "{v}");
+    }
+}
+
 pub fn seed(tmp: &Path) -> Seeded {
     let ch = clickhouse();
     let ch_url = ch.url();
@@ -145,6 +223,8 @@ pub fn seed(tmp: &Path) -> Seeded {
         }),
         "tickets for both agencies not opened: {all:?}"
     );
+
+    background(&ch_url, &db, &corr.url);
 
     // The Ha Noi responder takes one ticket through to resolution; trying an SBV ticket is
     // denied (and audited).
