@@ -177,6 +177,9 @@ fn list(a: &StoreArgs) -> anyhow::Result<ExitCode> {
             }
         ));
     }
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
+    // A reader that stops early (`| head -1`) is not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

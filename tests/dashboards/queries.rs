@@ -16,12 +16,11 @@ pub struct Ran {
     pub elapsed: Duration,
 }
 
-/// Runs `sql` (already expanded) and returns (column name → type, rows).
-pub fn run_json(
-    ch_url: &str,
-    db: &str,
-    sql: &str,
-) -> Result<(Vec<(String, String)>, Vec<Value>), String> {
+/// A result: (column name, type) pairs and the rows.
+pub type Answer = (Vec<(String, String)>, Vec<Value>);
+
+/// Runs `sql` (already expanded) and returns its columns and rows.
+pub fn run_json(ch_url: &str, db: &str, sql: &str) -> Result<Answer, String> {
     let resp = reqwest::blocking::Client::new()
         .post(format!(
             "{ch_url}/?database={db}&output_format_json_quote_64bit_integers=0"
