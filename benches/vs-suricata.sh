@@ -163,6 +163,7 @@ run_one() {
       ;;
   esac
   printf '%q ' "${cmd[@]}" > "$dir/command.txt"
+  cut -d' ' -f1 /proc/loadavg > "$dir/load.txt"
   if ! /usr/bin/time -v -o "$dir/time.txt" "${cmd[@]}" > "$dir/stdout.txt" 2> "$dir/stderr.txt"; then
     log "$set/$engine run $i failed; see $dir/stderr.txt"
   fi

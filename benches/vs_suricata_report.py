@@ -160,7 +160,12 @@ def summarise(set_dir):
                              else tocsin_times(run))
             if inspect is None and load is not None:
                 inspect = max(tv["wall"] - load, 1e-6)
+            try:
+                load_avg = float(read_text(os.path.join(run, "load.txt")).strip())
+            except ValueError:
+                load_avg = None
             rows.append({
+                "loadavg": load_avg,
                 "wall": tv["wall"], "cpu": tv["user"] + tv["sys"], "rss": tv["rss_mb"],
                 "load": load, "inspect": inspect, "alerts": alerts(run), "run": run,
             })
@@ -252,8 +257,13 @@ def main():
             r = peak / b["rss"]
             targets.append(f"- {s}: Tocsin peak RSS {r:.2f}× Suricata single's (target ≤ 1×): "
                            f"{'met' if r <= 1.0 else 'NOT met'}")
+        loads = [r["loadavg"] for rows in engines.values() for r in rows
+                 if r.get("loadavg") is not None]
+        load_note = (f"; load average {min(loads):.1f}–{max(loads):.1f} at run starts"
+                     if loads else "")
         lines.append(f"|  | *{meta['pcap']}: {meta['packets']:,} packets, "
-                     f"{meta['bytes'] / 1e6:,.1f} MB; rules {meta['rules']}* |" + " |" * 12)
+                     f"{meta['bytes'] / 1e6:,.1f} MB; rules {meta['rules']}{load_note}* |"
+                     + " |" * 12)
     print("\n".join(lines))
     print("\nAlert sets (sid + 5-tuple multiset):")
     print("\n".join(diffs) if diffs else "- no baseline runs to compare")

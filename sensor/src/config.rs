@@ -217,6 +217,10 @@ pub struct DetectConfig {
     /// Prefilter backend: `"auto"` (Hyperscan where compiled in, else aho-corasick),
     /// `"hyperscan"` (fail if unavailable) or `"aho-corasick"`. Alerts are the same.
     pub prefilter: crate::detect::prefilter::Backend,
+    /// Threads that compile prefilter databases at rule load (0: one per core). More
+    /// threads load a big ruleset faster but raise the peak memory of loading (each
+    /// Hyperscan compile holds its own working set).
+    pub build_threads: usize,
 }
 
 impl Default for DetectConfig {
@@ -225,6 +229,7 @@ impl Default for DetectConfig {
             packet_alert_max: 15,
             threshold_max_entries: 1 << 20,
             prefilter: crate::detect::prefilter::Backend::Auto,
+            build_threads: 0,
         }
     }
 }
