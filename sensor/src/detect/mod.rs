@@ -92,6 +92,9 @@ pub struct Engine {
     thresholds: Mutex<ThresholdTable>,
     cfg: DetectConfig,
     stats: EngineStats,
+    /// Hashes transaction buffers to tell which changed since the last round. Randomly
+    /// seeded per engine, so traffic cannot be crafted to collide with earlier content.
+    scan_hasher: ahash::RandomState,
 }
 
 /// Why the engine could not be built.
@@ -301,6 +304,7 @@ impl Engine {
                 thresholds,
                 cfg,
                 stats,
+                scan_hasher: ahash::RandomState::new(),
             },
             rejected,
         ))
@@ -430,6 +434,7 @@ impl Engine {
                         id: t.id(),
                         last: [None, None],
                         matched: Vec::new(),
+                        scanned: Default::default(),
                     });
                     input.flow.txs.len() - 1
                 }
@@ -444,21 +449,42 @@ impl Engine {
             for &s in &group.always {
                 th.cands.add(s);
             }
-            for (key, mpm) in &group.mpms {
-                let mut idx = 0;
-                while let Some(buf) = tx::tx_buffer(t, key.buffer, dir, idx) {
-                    if key.transforms.is_empty() {
-                        mpm.scan(buf, &mut th.cands);
-                    } else {
-                        mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+            let memo = input
+                .flow
+                .txs
+                .get_mut(pos)
+                .map(|s| std::mem::take(&mut s.scanned[dir.index()]))
+                .unwrap_or_default();
+            let mut scanned = Vec::with_capacity(memo.buffers.len());
+            for (mi, (key, mpm)) in (0u32..).zip(&group.mpms) {
+                let mut idx = 0u32;
+                while let Some(buf) = tx::tx_buffer(t, key.buffer, dir, idx as usize) {
+                    let h = self.scan_hasher.hash_one(buf);
+                    // Same content as last round: its candidates are in `memo.cands`.
+                    if !memo.buffers.contains(&(mi, idx, h)) {
+                        if key.transforms.is_empty() {
+                            mpm.scan(buf, &mut th.cands);
+                        } else {
+                            mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+                        }
                     }
+                    scanned.push((mi, idx, h));
                     if !key.buffer.info().multi {
                         break;
                     }
                     idx += 1;
                 }
             }
+            for &c in &memo.cands {
+                th.cands.add(c);
+            }
             th.cands.sort();
+            if let Some(s) = input.flow.txs.get_mut(pos) {
+                s.scanned[dir.index()] = tx::ScanMemo {
+                    buffers: scanned,
+                    cands: th.cands.list.clone(),
+                };
+            }
             let cands = std::mem::take(&mut th.cands.list);
             let before = out.len();
             for &num in &cands {
