@@ -40,8 +40,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Inspect a pcap file (or, later, a live interface) with rules; write EVE alerts.
-    Sensor(sensor::Args),
+    /// Inspect a pcap file or a live interface with rules; write EVE alerts.
+    Sensor(Box<sensor::Args>),
     /// Run the correlator service (ingest, incidents, tickets, API).
     #[command(long_about = correlator::LONG_ABOUT, after_help = correlator::AFTER_HELP)]
     Correlator(correlator::Args),

@@ -102,17 +102,21 @@ fn truncated_pcap_keeps_what_was_read() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("truncated after packet"), "{}", text(&o));
     let eve = std::fs::read_to_string(log.join("eve.json")).unwrap();
-    let kinds: Vec<String> = eve
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["event_type"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    // The log4j request is well before the cut; the run ends with its stats record.
-    assert_eq!(kinds, ["alert", "stats"]);
+    assert_eq!(
+        eve.lines()
+            .filter(|l| l.contains("\"event_type\":\"alert\""))
+            .count(),
+        1,
+        "the log4j request is well before the cut"
+    );
+    // The run still ends with its stats record.
+    assert!(
+        eve.lines()
+            .last()
+            .unwrap()
+            .contains("\"event_type\":\"stats\""),
+        "{eve}"
+    );
 }
 
 #[test]

@@ -2,4 +2,5 @@
 
 mod cli;
 mod et_open_pcaps;
+mod live;
 mod suricata_verify;

@@ -420,4 +420,6 @@ impl LiveCapture {
 }
 
 #[cfg(test)]
+mod testnet;
+#[cfg(test)]
 mod tests;

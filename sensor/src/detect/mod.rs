@@ -92,6 +92,9 @@ pub struct Engine {
     thresholds: Mutex<ThresholdTable>,
     cfg: DetectConfig,
     stats: EngineStats,
+    /// Hashes transaction buffers to tell which changed since the last round. Randomly
+    /// seeded per engine, so traffic cannot be crafted to collide with earlier content.
+    scan_hasher: ahash::RandomState,
 }
 
 /// Why the engine could not be built.
@@ -167,10 +170,36 @@ impl Engine {
         classes: &Classifications,
         cfg: DetectConfig,
     ) -> Result<(Self, Vec<Rejection>), EngineError> {
+        Self::build_from(rules.iter(), rules.len(), classes, cfg)
+    }
+
+    /// As [`Engine::build`], consuming the parsed rules: each one is freed as soon as it is
+    /// compiled, so parsed and compiled forms of a big ruleset (ET Open: ~140 MB of parsed
+    /// rules) are never all in memory at once. Use it when the parsed rules are not needed
+    /// afterwards; it lowers the sensor's peak RSS.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the prefilter cannot be built.
+    pub fn build_owned(
+        rules: Vec<LoadedRule>,
+        classes: &Classifications,
+        cfg: DetectConfig,
+    ) -> Result<(Self, Vec<Rejection>), EngineError> {
+        let n = rules.len();
+        Self::build_from(rules.into_iter(), n, classes, cfg)
+    }
+
+    fn build_from<R: std::borrow::Borrow<LoadedRule>>(
+        rules: impl Iterator<Item = R>,
+        count: usize,
+        classes: &Classifications,
+        cfg: DetectConfig,
+    ) -> Result<(Self, Vec<Rejection>), EngineError> {
         let mut interner = Interner::default();
-        let mut sigs = Vec::with_capacity(rules.len());
+        let mut sigs = Vec::with_capacity(count);
         let mut rejected = Vec::new();
         for lr in rules {
+            let lr = lr.borrow();
             match compile::compile(&lr.rule, classes, &mut interner) {
                 Ok(s) => sigs.push(s),
                 Err(e) => rejected.push(Rejection {
@@ -180,6 +209,7 @@ impl Engine {
                 }),
             }
         }
+        sigs.shrink_to_fit();
         compile::order(&mut sigs);
         let mut groups: [Group; 4] = Default::default();
         let mut entries: [Vec<(BufferKey, PatternList)>; 4] = Default::default();
@@ -234,19 +264,33 @@ impl Engine {
                 stats.no_fast_pattern += 1;
             }
         }
-        let mut max_patterns = 0;
+        // One prefilter database per (group, buffer). Building them (Hyperscan's compiler)
+        // is most of rule loading on big rulesets and they are independent: build them on
+        // every core. (packet group or tx group, group index, buffer, patterns)
+        let mut jobs: Vec<(bool, usize, BufferKey, PatternList)> = Vec::new();
         for (g, per) in entries.into_iter().enumerate() {
-            for (key, pats) in per {
-                let mpm = Mpm::build(&pats)?;
-                max_patterns = max_patterns.max(mpm.patterns());
-                groups[g].mpms.push((key, mpm));
-            }
+            jobs.extend(per.into_iter().map(|(k, p)| (false, g, k, p)));
         }
         for (g, per) in tx_entries.into_iter().enumerate() {
-            for (key, pats) in per {
-                let mpm = Mpm::build(&pats)?;
-                max_patterns = max_patterns.max(mpm.patterns());
-                tx_groups[g].mpms.push((key, mpm));
+            jobs.extend(per.into_iter().map(|(k, p)| (true, g, k, p)));
+        }
+        let lists: Vec<&[(Vec<u8>, u32)]> = jobs.iter().map(|j| j.3.as_slice()).collect();
+        let threads = match cfg.build_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let built = Mpm::build_many(&lists, prefilter::Backend::Auto, threads);
+        let mut max_patterns = 0;
+        for ((tx, g, key, _), mpm) in jobs.into_iter().zip(built) {
+            let mpm = mpm?;
+            max_patterns = max_patterns.max(mpm.patterns());
+            let group = if tx {
+                tx_groups.get_mut(g)
+            } else {
+                groups.get_mut(g)
+            };
+            if let Some(group) = group {
+                group.mpms.push((key, mpm));
             }
         }
         let thresholds = Mutex::new(ThresholdTable::new(cfg.threshold_max_entries));
@@ -260,6 +304,7 @@ impl Engine {
                 thresholds,
                 cfg,
                 stats,
+                scan_hasher: ahash::RandomState::new(),
             },
             rejected,
         ))
@@ -389,6 +434,7 @@ impl Engine {
                         id: t.id(),
                         last: [None, None],
                         matched: Vec::new(),
+                        scanned: Default::default(),
                     });
                     input.flow.txs.len() - 1
                 }
@@ -403,21 +449,42 @@ impl Engine {
             for &s in &group.always {
                 th.cands.add(s);
             }
-            for (key, mpm) in &group.mpms {
-                let mut idx = 0;
-                while let Some(buf) = tx::tx_buffer(t, key.buffer, dir, idx) {
-                    if key.transforms.is_empty() {
-                        mpm.scan(buf, &mut th.cands);
-                    } else {
-                        mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+            let memo = input
+                .flow
+                .txs
+                .get_mut(pos)
+                .map(|s| std::mem::take(&mut s.scanned[dir.index()]))
+                .unwrap_or_default();
+            let mut scanned = Vec::with_capacity(memo.buffers.len());
+            for (mi, (key, mpm)) in (0u32..).zip(&group.mpms) {
+                let mut idx = 0u32;
+                while let Some(buf) = tx::tx_buffer(t, key.buffer, dir, idx as usize) {
+                    let h = self.scan_hasher.hash_one(buf);
+                    // Same content as last round: its candidates are in `memo.cands`.
+                    if !memo.buffers.contains(&(mi, idx, h)) {
+                        if key.transforms.is_empty() {
+                            mpm.scan(buf, &mut th.cands);
+                        } else {
+                            mpm.scan(&transform::apply(&key.transforms, buf), &mut th.cands);
+                        }
                     }
+                    scanned.push((mi, idx, h));
                     if !key.buffer.info().multi {
                         break;
                     }
                     idx += 1;
                 }
             }
+            for &c in &memo.cands {
+                th.cands.add(c);
+            }
             th.cands.sort();
+            if let Some(s) = input.flow.txs.get_mut(pos) {
+                s.scanned[dir.index()] = tx::ScanMemo {
+                    buffers: scanned,
+                    cands: th.cands.list.clone(),
+                };
+            }
             let cands = std::mem::take(&mut th.cands.list);
             let before = out.len();
             for &num in &cands {

@@ -159,6 +159,9 @@ pub struct Candidates {
     hs: hs::ThreadScratch,
 }
 
+/// A pattern list as [`Mpm::build_with`] takes it: `(pattern, rule)` pairs.
+type PatternSlice<'a> = &'a [(Vec<u8>, u32)];
+
 /// Adds `sig` to `list` unless it is already marked with `generation`.
 fn mark_rule(mark: &mut [u32], generation: u32, list: &mut Vec<u32>, sig: u32) {
     if let Some(m) = mark.get_mut(sig as usize)
@@ -409,6 +412,49 @@ impl Mpm {
             always: table.always,
             id: NEXT_MPM_ID.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// Builds one database per pattern list on up to `threads` threads (Hyperscan compiles
+    /// dominate rule loading; they are independent). Results are in the order of `lists`,
+    /// each as [`Mpm::build_with`] would return it. A panic in a build thread is re-raised.
+    #[must_use]
+    pub fn build_many(
+        lists: &[&[(Vec<u8>, u32)]],
+        backend: Backend,
+        threads: usize,
+    ) -> Vec<Result<Self, MpmError>> {
+        let threads = threads.clamp(1, lists.len().max(1));
+        if threads == 1 {
+            return lists.iter().map(|l| Self::build_with(l, backend)).collect();
+        }
+        // Biggest first, so the longest compiles do not start last.
+        let mut order: Vec<(usize, PatternSlice<'_>)> = lists.iter().copied().enumerate().collect();
+        order.sort_by_key(|(_, l)| std::cmp::Reverse(l.len()));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut built: Vec<(usize, Result<Self, MpmError>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        while let Some(&(i, list)) = order.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            done.push((i, Self::build_with(list, backend)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(lists.len());
+            for w in workers {
+                match w.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        });
+        built.sort_by_key(|(i, _)| *i);
+        built.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Number of distinct non-empty patterns (pattern ids are `0..patterns()`).

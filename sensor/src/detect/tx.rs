@@ -39,6 +39,21 @@ pub(super) struct TxSeen {
     /// Signatures with a stream part (payload content in an app-layer rule) that already
     /// matched this transaction: they are retried on later packets until they match.
     pub matched: Vec<u32>,
+    /// Per direction, the prefilter work of the last round: which buffers were scanned
+    /// (database index, buffer index, content hash) and the candidates found. A later round
+    /// rescans only buffers whose content changed and keeps the earlier candidates, so a
+    /// transaction's URI and headers are not rescanned every time its body grows.
+    /// Candidates are a superset of the true ones; every candidate is confirmed in full.
+    pub scanned: [ScanMemo; 2],
+}
+
+/// See [`TxSeen::scanned`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct ScanMemo {
+    /// `(database index, buffer index, content hash)` of each buffer scanned.
+    pub buffers: Vec<(u32, u32, u64)>,
+    /// Candidates found so far (sorted).
+    pub cands: Vec<u32>,
 }
 
 /// The app-layer buffer behind a rule buffer, for HTTP.

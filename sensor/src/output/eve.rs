@@ -141,6 +141,15 @@ pub trait AlertSink {
     /// # Errors
     /// An I/O error from the underlying file.
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Takes one serialized `stats` record. By default it goes where alerts go; a sink
+    /// that forwards alerts to the correlator keeps stats local.
+    ///
+    /// # Errors
+    /// As [`AlertSink::write_line`].
+    fn write_stats(&mut self, line: &[u8]) -> io::Result<()> {
+        self.write_line(line)
+    }
 }
 
 /// Appends EVE lines to a file (`LOGDIR/eve.json`), buffered.

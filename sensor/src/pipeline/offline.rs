@@ -200,12 +200,13 @@ fn run_single(
 }
 
 /// Lines a worker produced for one batch of packets.
-type LineBatch = Vec<Vec<u8>>;
+pub(super) type LineBatch = Vec<Vec<u8>>;
 
-/// Collects a worker's EVE lines and ships them to the writing thread per batch.
-struct ChannelSink {
-    lines: LineBatch,
-    tx: Sender<LineBatch>,
+/// Collects a worker's EVE lines and ships them to the writing thread per batch. Sending
+/// blocks when the writer is behind: alert output never drops.
+pub(super) struct ChannelSink {
+    pub(super) lines: LineBatch,
+    pub(super) tx: Sender<LineBatch>,
 }
 
 impl AlertSink for ChannelSink {
@@ -226,7 +227,7 @@ impl AlertSink for ChannelSink {
 }
 
 /// Packets per batch sent to a worker.
-const BATCH_PACKETS: usize = 64;
+pub(super) const BATCH_PACKETS: usize = 64;
 /// Batches queued per worker before the reader waits.
 const QUEUE_BATCHES: usize = 64;
 

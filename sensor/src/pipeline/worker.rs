@@ -395,6 +395,28 @@ impl<'e> Worker<'e> {
         self.out.written
     }
 
+    /// Counters so far plus the stage counters and gauges of this moment (flows held,
+    /// defragmentation memory), for periodic stats. The worker keeps running; the final
+    /// figures come from [`Worker::finish`].
+    #[must_use]
+    pub fn snapshot(&self) -> RunStats {
+        let mut s = self.stats.clone();
+        let fs = self.flows.stats();
+        s.flows_evicted = fs.evicted;
+        s.alerts = self.out.written;
+        s.flows_active = self.flows.len() as u64;
+        s.add_stage(&fs.counters());
+        s.add_stage(&self.defrag.stats().counters());
+        s.add_stage(&self.reasm.stats().counters());
+        s
+    }
+
+    /// Bytes this worker's defragmenter holds.
+    #[must_use]
+    pub fn defrag_bytes(&self) -> u64 {
+        self.defrag.stats().mem_used
+    }
+
     /// Ends all flows (end of input), inspecting what they still hold.
     ///
     /// # Errors

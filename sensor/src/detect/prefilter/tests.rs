@@ -364,3 +364,31 @@ fn et_open_engine_alerts_and_candidates_are_identical_on_both_backends() {
     assert!(total_alerts > 0, "no alert at all: the comparison is empty");
     assert!(total_candidates > 0, "no candidate at all");
 }
+
+#[test]
+fn build_many_returns_each_database_in_input_order() {
+    // Lists of different sizes (built biggest first on the threads) and one that fails
+    // nothing: each result must answer for its own list, in the order given.
+    let a = entries(&[b"alpha", b"beta"]);
+    let b: Vec<(Vec<u8>, u32)> = (0..500u32)
+        .map(|i| (format!("pattern-{i:04}").into_bytes(), i))
+        .collect();
+    let c = entries(&[b"gamma"]);
+    let lists: Vec<&[(Vec<u8>, u32)]> = vec![&a, &b, &c];
+    for backend in backends() {
+        for threads in [1, 2, 8] {
+            let built = Mpm::build_many(&lists, backend, threads);
+            assert_eq!(built.len(), 3);
+            let dbs: Vec<Mpm> = built.into_iter().map(Result::unwrap).collect();
+            let mut cands = Candidates::default();
+            assert_eq!(candidates(&dbs[0], b"xx BETA", &mut cands, 500), [1]);
+            assert_eq!(
+                candidates(&dbs[1], b"pattern-0499 pattern-0007", &mut cands, 500),
+                [7, 499]
+            );
+            assert_eq!(candidates(&dbs[2], b"gamma alpha", &mut cands, 500), [0]);
+            assert_eq!(dbs[1].patterns(), 500, "{backend} x{threads}");
+        }
+    }
+    assert!(Mpm::build_many(&[], Backend::AhoCorasick, 4).is_empty());
+}
