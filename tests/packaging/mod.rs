@@ -53,14 +53,14 @@ fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();
     for line in text.lines() {
         let l = line.trim_start_matches('#').trim();
+        // A section header, commented out or not (optional sections are shown commented).
         if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            if !line.starts_with('#') {
-                section = s.trim_matches(|c| c == '[' || c == ']').to_owned();
-            }
+            section = s.trim_matches(|c| c == '[' || c == ']').to_owned();
             continue;
         }
         if let Some((k, _)) = l.split_once(" = ")
-            && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             keys.insert(if section.is_empty() {
                 k.to_owned()
@@ -123,5 +123,68 @@ fn correlator_example_config_documents_every_option_with_its_default() {
     assert!(
         missing.is_empty(),
         "not in correlator.example.toml: {missing:?}"
+    );
+}
+
+/// Field paths (`section.key`) of a `{:#?}` rendering of a config struct.
+fn debug_paths(debug: &str) -> std::collections::BTreeSet<String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
+    for line in debug.lines().skip(1) {
+        let l = line.trim();
+        if l == "}," || l == ")," || l == "}" || l == ")" {
+            stack.pop();
+            continue;
+        }
+        if let Some((name, rest)) = l.split_once(": ") {
+            if rest.ends_with('{') || rest.ends_with('(') {
+                stack.push(name.to_owned());
+            } else {
+                let mut p: Vec<&str> = stack
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                p.push(name);
+                out.insert(p.join("."));
+            }
+        } else if l.ends_with('{') {
+            // `ForwardConfig {` inside `Some(`: no name of its own.
+            stack.push(String::new());
+        }
+    }
+    out
+}
+
+/// The sensor example names every option, its values are the defaults, and it loads.
+#[test]
+fn sensor_example_config_documents_every_option_with_its_default() {
+    use tocsin_sensor::config::SensorConfig;
+    let path = repo().join("tocsin.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let parsed = SensorConfig::load(&path).unwrap();
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", SensorConfig::default()),
+        "the example's values differ from the defaults"
+    );
+    let mut full = SensorConfig::default();
+    full.forward = Some(tocsin_sensor::output::forward::ForwardConfig::default());
+    let mut want = debug_paths(&format!("{full:#?}"));
+    // Maps documented by example entries; a field the TOML never reads.
+    want.retain(|k| !k.starts_with("vars.") && k != "flow.midstream");
+    for k in [
+        "classification_file",
+        "forward.ca_cert",
+        "forward.client_cert",
+        "forward.client_key",
+    ] {
+        assert!(want.contains(k), "debug_paths missed {k}: {want:?}");
+    }
+    let have = documented_keys(&text);
+    let missing: Vec<_> = want.difference(&have).collect();
+    assert!(
+        missing.is_empty(),
+        "not in tocsin.example.toml: {missing:?}"
     );
 }
