@@ -41,6 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Inspect a pcap file or a live interface with rules; write EVE alerts.
+    #[command(long_about = sensor::LONG_ABOUT)]
     Sensor(Box<sensor::Args>),
     /// Run the correlator service (ingest, incidents, tickets, API).
     #[command(long_about = correlator::LONG_ABOUT, after_help = correlator::AFTER_HELP)]

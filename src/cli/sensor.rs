@@ -17,29 +17,32 @@ use tocsin_sensor::output::eve::{AlertSink, EveFile, stats_record};
 use tocsin_sensor::output::forward::Forwarder;
 use tocsin_sensor::pipeline::{LiveOptions, RunOptions, run_live, run_pcap};
 
-/// Inspect traffic with Suricata-syntax rules and write alerts as EVE JSON.
-///
-/// Reads a pcap/pcapng file (`-r`) or captures live from an interface (`-i`, needs root
-/// or CAP_NET_RAW), loads rule files (`-S`, repeatable, or `rule_files` in the config),
-/// and writes one JSON object per alert to `LOGDIR/eve.json` (appending). Prints a
-/// one-line summary when done. Rules that fail to parse are reported as `file:line:
-/// reason` and skipped; the run stops only if no rule loads at all.
-///
-/// Live capture runs until SIGINT or SIGTERM (a second signal exits at once), writes a
-/// `stats` record every `[stats] interval` (default 30s) with packets, bytes, drops by
-/// reason (kernel, interface, full worker queue, ...), flows, memory, alerts and per-worker
-/// load, and a final one with a summary line on exit. Capture settings come from
-/// `[capture]` in the config; the flags below override them.
-///
-/// Without `-c`, settings equal Suricata 7's defaults (HOME_NET, HTTP_PORTS, ...,
-/// classification), so Suricata rulesets run unchanged. Checksums are not validated on
-/// pcap files unless `-k all` is given; on live traffic they are unless `-k none`.
-///
-/// Examples:
-///   tocsin sensor -r capture.pcap -S rules/tocsin.rules -l /var/log/tocsin
-///   tocsin sensor -i eth1 --bpf 'not port 22' -S rules/tocsin.rules -l /var/log/tocsin
+/// `tocsin sensor --help`: what the sensor does, live and offline, with examples.
+pub const LONG_ABOUT: &str =
+    "Inspect traffic with Suricata-syntax rules and write alerts as EVE JSON.
+
+Reads a pcap/pcapng file (`-r`) or captures live from an interface (`-i`, needs root
+or CAP_NET_RAW), loads rule files (`-S`, repeatable, or `rule_files` in the config),
+and writes one JSON object per alert to `LOGDIR/eve.json` (appending). Prints a
+one-line summary when done. Rules that fail to parse are reported as `file:line:
+reason` and skipped; the run stops only if no rule loads at all.
+
+Live capture runs until SIGINT or SIGTERM (a second signal exits at once), writes a
+`stats` record every `[stats] interval` (default 30s) with packets, bytes, drops by
+reason (kernel, interface, full worker queue, ...), flows, memory, alerts and per-worker
+load, and a final one with a summary line on exit. Capture settings come from
+`[capture]` in the config; the flags below override them.
+
+Without `-c`, settings equal Suricata 7's defaults (HOME_NET, HTTP_PORTS, ...,
+classification), so Suricata rulesets run unchanged. Checksums are not validated on
+pcap files unless `-k all` is given; on live traffic they are unless `-k none`.
+
+Examples:
+  tocsin sensor -r capture.pcap -S rules/tocsin.rules -l /var/log/tocsin
+  tocsin sensor -i eth1 --bpf 'not port 22' -S rules/tocsin.rules -l /var/log/tocsin";
+
+/// Arguments of `tocsin sensor`.
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct Args {
     /// Pcap or pcapng file to read.
     #[arg(
