@@ -62,13 +62,17 @@ for i in sorted(incidents, key=lambda i: (i["agency"], i["severity"], i["first_s
 
 tickets = all_pages("/api/v1/tickets?limit=200")
 heading(f"Tickets ({len(tickets)}), routed to the agency owning the attacked network")
-by_agency = {}
+by_owner = {}
 for t in tickets:
-    by_agency.setdefault(t["agency"], []).append(t)
-for agency, ts in sorted(by_agency.items()):
+    by_owner.setdefault(t["owner_agency"], []).append(t)
+for owner, ts in sorted(by_owner.items()):
     states = ", ".join(f"{s} {sum(1 for t in ts if t['status'] == s)}"
                        for s in sorted({t["status"] for t in ts}))
-    print(f"  {agency:<14} {len(ts)} tickets: {states}")
+    up = sum(1 for t in ts if t["agency"] != owner)
+    moved = f"; {up} already escalated" if up else ""
+    sev = ", ".join(f"sev {v}: {sum(1 for t in ts if t['severity'] == v)}"
+                    for v in sorted({t["severity"] for t in ts}))
+    print(f"  {owner:<14} {len(ts):>3} tickets ({sev}): {states}{moved}")
 
 # A responder acknowledges one ticket of their province; the others wait past the demo SLA.
 mine = [t for t in tickets if t["agency"] == RESP_AGENCY and t["status"] == "new"]
@@ -78,8 +82,8 @@ if mine:
     st, body = call(f"/api/v1/tickets/{acked['id']}/acknowledge", RESPONDER, "POST", {})
     heading(f"Responder of {RESP_AGENCY} acknowledges ticket {acked['id']}: HTTP {st}, status {body.get('status')}")
 
-heading("Waiting for the demo SLA to run out on an unacknowledged ticket (up to 60 s)")
-deadline = time.time() + 60
+heading("Waiting for the demo SLA (30 s) to run out on an unacknowledged ticket (up to 90 s)")
+deadline = time.time() + 90
 escalated = []
 while time.time() < deadline:
     escalated = [t for t in all_pages("/api/v1/tickets?limit=200") if t.get("escalation_level", 0) > 0]
@@ -96,7 +100,7 @@ if escalated:
     ):
         print(f"    {a[0]}  {a[1]:<13} by {a[2]:<22} {a[3]}")
 else:
-    print("  no escalation within 60 s (see .demo/correlator.log)")
+    print("  no escalation within 90 s (see .demo/correlator.log)")
 
 tid = acked["id"] if acked else (tickets[0]["id"] if tickets else "TICKET_ID")
 heading("Try the responder API yourself (with ./run demo --keep; tokens in .demo/env)")
