@@ -168,8 +168,10 @@ fn sensor_example_config_documents_every_option_with_its_default() {
         format!("{:?}", SensorConfig::default()),
         "the example's values differ from the defaults"
     );
-    let mut full = SensorConfig::default();
-    full.forward = Some(tocsin_sensor::output::forward::ForwardConfig::default());
+    let full = SensorConfig {
+        forward: Some(tocsin_sensor::output::forward::ForwardConfig::default()),
+        ..SensorConfig::default()
+    };
     let mut want = debug_paths(&format!("{full:#?}"));
     // Maps documented by example entries; a field the TOML never reads.
     want.retain(|k| !k.starts_with("vars.") && k != "flow.midstream");
