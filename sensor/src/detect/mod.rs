@@ -65,7 +65,15 @@ enum Class {
 struct Group {
     mpms: Vec<(BufferKey, Mpm)>,
     always: Vec<u32>,
+    /// Signatures without a fast pattern whose source (or else destination) addresses are
+    /// a short list of IPv4 addresses (IP reputation rules), by address: a packet meets
+    /// those listed under its source or destination address only. A superset of the ones
+    /// whose header can match; the header is checked in full afterwards.
+    by_addr: ahash::HashMap<u32, Vec<u32>>,
 }
+
+/// Most addresses a signature may be indexed under (larger lists stay in `always`).
+const MAX_INDEXED_ADDRESSES: usize = 4096;
 
 /// Counts from building the engine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -257,7 +265,21 @@ impl Engine {
                             None => per.push((list.key.clone(), vec![(pat.clone(), sig.num)])),
                         }
                     }
-                    None => groups[g].always.push(sig.num),
+                    None => {
+                        let h = &sig.header;
+                        match h
+                            .src
+                            .v4_addresses(MAX_INDEXED_ADDRESSES)
+                            .or_else(|| h.dst.v4_addresses(MAX_INDEXED_ADDRESSES))
+                        {
+                            Some(addrs) => {
+                                for a in addrs {
+                                    groups[g].by_addr.entry(a).or_default().push(sig.num);
+                                }
+                            }
+                            None => groups[g].always.push(sig.num),
+                        }
+                    }
                 }
             }
             if sig.fast_pattern.is_none() {
@@ -362,6 +384,17 @@ impl Engine {
         th.transformed.clear();
         for &s in &group.always {
             th.cands.add(s);
+        }
+        if !group.by_addr.is_empty() {
+            for addr in [input.pkt.ip.src, input.pkt.ip.dst] {
+                if let std::net::IpAddr::V4(a) = addr
+                    && let Some(sigs) = group.by_addr.get(&u32::from(a))
+                {
+                    for &s in sigs {
+                        th.cands.add(s);
+                    }
+                }
+            }
         }
         for (key, mpm) in &group.mpms {
             if key.buffer == BufferId::Payload {

@@ -178,3 +178,25 @@ fn alert_order_follows_priority() {
         [2, 1]
     );
 }
+
+#[test]
+fn address_indexed_rules_match_exactly_as_their_headers_say() {
+    // Content-less rules over short IPv4 lists are indexed by address; the packet is
+    // 10.0.0.1:1234 -> 10.0.0.2:80. Expected by reading the headers: 1 (source listed),
+    // 3 (destination listed, source any), 5 (bidirectional, the packet's destination is
+    // the listed source), 7 (a /30 holding 10.0.0.2 as destination); not 2 (listed IP is
+    // neither end), 4 (source listed but destination port 443), 6 (one-way, reversed).
+    let e = engine(
+        "alert tcp [10.0.0.1,192.0.2.7] any -> any any (msg:\"1\"; sid:1;)\n\
+         alert tcp [192.0.2.8,192.0.2.9] any -> any any (msg:\"2\"; sid:2;)\n\
+         alert tcp any any -> [10.0.0.2] any (msg:\"3\"; sid:3;)\n\
+         alert tcp [10.0.0.1] any -> any 443 (msg:\"4\"; sid:4;)\n\
+         alert tcp [10.0.0.2] any <> [10.0.0.1] any (msg:\"5\"; sid:5;)\n\
+         alert tcp [10.0.0.2] any -> [10.0.0.1] any (msg:\"6\"; sid:6;)\n\
+         alert tcp any any -> 10.0.0.0/30 80 (msg:\"7\"; sid:7;)\n",
+    );
+    let mut flow = FlowDetect::default();
+    let mut sids = run(&e, &tcp_packet(b"x"), &mut flow);
+    sids.sort_unstable();
+    assert_eq!(sids, [1, 3, 5, 7]);
+}

@@ -33,6 +33,26 @@ impl IpSet {
         self.v4 == [(0, u32::MAX)] && self.v6 == [(0, u128::MAX)]
     }
 
+    /// The set as a list of single IPv4 addresses, when it is exactly that: no IPv6, and
+    /// at most `max` addresses in all (small ranges are expanded). `None` otherwise. Used
+    /// to index signatures by address (IP reputation lists) instead of checking each one
+    /// on every packet.
+    #[must_use]
+    pub fn v4_addresses(&self, max: usize) -> Option<Vec<u32>> {
+        if !self.v6.is_empty() || self.v4.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for &(lo, hi) in &self.v4 {
+            let n = usize::try_from(hi - lo).ok()?.checked_add(1)?;
+            if out.len() + n > max {
+                return None;
+            }
+            out.extend(lo..=hi);
+        }
+        Some(out)
+    }
+
     /// Whether the set is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
