@@ -143,7 +143,8 @@ pub trait AlertSink {
     fn flush(&mut self) -> io::Result<()>;
 
     /// Takes one serialized `stats` record. By default it goes where alerts go; a sink
-    /// that forwards alerts to the correlator keeps stats local.
+    /// that forwards alerts sends stats to the correlator's stats endpoint instead of the
+    /// alert spool (see `tocsin sensor`'s sink).
     ///
     /// # Errors
     /// As [`AlertSink::write_line`].
