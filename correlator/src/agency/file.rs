@@ -286,7 +286,10 @@ pub fn parse_directory(
                 list.join(", ")
             ),
         );
-    } else if roots.is_empty() && !by_code.is_empty() {
+    } else if by_code.is_empty() {
+        // Loading it would mark every stored agency deleted: refuse rather than guess.
+        err(0, "the file defines no agency".into());
+    } else if roots.is_empty() {
         err(0, "the tree has no root (an agency without parent)".into());
     }
     for (code, (line, _)) in &by_code {
@@ -621,6 +624,49 @@ events = ["ticket.opened"]
 
     fn parse(text: &str) -> Result<Vec<Agency>, DirectoryError> {
         parse_directory("t.toml", text, Path::new("."))
+    }
+
+    proptest::proptest! {
+        /// Any text: no panic; problems name lines inside the file.
+        #[test]
+        fn any_text_parses_or_names_lines(text in "\\PC{0,400}") {
+            if let Err(e) = parse(&text) {
+                let lines = text.lines().count().max(1);
+                for p in &e.problems {
+                    proptest::prop_assert!(p.line <= lines + 1, "line {} of {}", p.line, lines);
+                }
+            }
+        }
+
+        /// A good file with one line dropped: accepted as a tree, or every problem names a line.
+        #[test]
+        fn good_file_minus_a_line(drop in 0usize..40) {
+            let text: String = GOOD
+                .lines()
+                .enumerate()
+                .filter(|(i, _)| *i != drop)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            match parse(&text) {
+                Ok(list) => {
+                    proptest::prop_assert_eq!(list.iter().filter(|a| a.parent.is_none()).count(), 1);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!e.problems.is_empty());
+                    let lines = text.lines().count();
+                    for p in &e.problems {
+                        proptest::prop_assert!(p.line <= lines + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        let e = parse("# nothing here\n").unwrap_err();
+        assert_eq!(e.problems.len(), 1);
+        assert_eq!(e.problems[0].message, "the file defines no agency");
     }
 
     #[test]

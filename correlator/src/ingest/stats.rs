@@ -262,6 +262,40 @@ mod tests {
         assert_eq!((r.packets, r.flows, r.spool_bytes), (0, 3, 0));
     }
 
+    proptest::proptest! {
+        /// Any bytes: no panic, and every non-empty line is a row or a rejection.
+        #[test]
+        fn any_body_is_accounted_for(body in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let (rows, bad) = parse_stats_body(&body, "A", 0, 4096);
+            let lines = body.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count();
+            proptest::prop_assert_eq!(rows.len() + bad.len(), lines);
+        }
+
+        /// Whatever the counter values, each lands in its column unchanged.
+        #[test]
+        fn counters_round_trip(
+            pkts in 0u64..u64::MAX, bytes in 0u64..u64::MAX, kd in 0u64..u64::MAX,
+            qd in 0u64..u64::MAX, spool in 0u64..u64::MAX, active in proptest::option::of(0u64..1_000_000),
+        ) {
+            let mut flow = serde_json::json!({"created": 7});
+            if let Some(a) = active {
+                flow["active"] = a.into();
+            }
+            let rec = serde_json::json!({
+                "timestamp": "2026-11-25T10:00:00.000000+0000", "event_type": "stats",
+                "stats": {"decoder": {"pkts": pkts, "bytes": bytes},
+                          "capture": {"kernel_drops": kd, "queue_drops": qd},
+                          "flow": flow, "forward": {"spool_bytes": spool}},
+                "sensor": {"id": "s"},
+            });
+            let r = parse_stats_line(rec.to_string().as_bytes(), "A", 0, 1 << 16).unwrap();
+            proptest::prop_assert_eq!(
+                (r.packets, r.bytes, r.kernel_drops, r.queue_drops, r.spool_bytes, r.flows),
+                (pkts, bytes, kd, qd, spool, active.unwrap_or(7))
+            );
+        }
+    }
+
     #[test]
     fn bad_lines_are_rejected_with_their_line_number() {
         let body = format!(
