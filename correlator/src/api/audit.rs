@@ -4,16 +4,12 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::tickets::{scope_sql, time_param};
 use super::{ApiError, AppState, Caller, rfc3339};
 use crate::auth::Permission;
 use crate::store::quote;
-
-/// Largest page.
-pub const MAX_LIMIT: u32 = 1000;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -85,15 +81,6 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn decode_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (us, id) = text.split_once(':')?;
-    Some((us.parse().ok()?, uuid::Uuid::parse_str(id).ok()?))
-}
-
 /// The handler.
 ///
 /// # Errors
@@ -107,13 +94,7 @@ pub async fn list_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     caller.require(&state, Permission::ReadAudit)?;
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    let limit = p.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "bad_limit",
-            format!("limit must be 1..={MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(p.limit)?;
     let dir = state.dir.get();
     let mut conds = vec![scope_sql(
         &state,
@@ -139,9 +120,7 @@ pub async fn list_audit(
         }
     }
     if let Some(c) = &p.cursor {
-        let (us, id) = decode_cursor(c).ok_or_else(|| {
-            ApiError::bad_request("bad_cursor", "cursor is not one this API issued")
-        })?;
+        let (us, id) = super::parse_cursor(c)?;
         conds.push(format!(
             "(at_us > {us} OR (at_us = {us} AND toString(id) > '{id}'))"
         ));
@@ -177,12 +156,7 @@ pub async fn list_audit(
         .await
         .map_err(|e| ApiError::store(&e))?;
     let next_cursor = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-        .then(|| {
-            rows.last().map(|r| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(format!("{}:{}", r.at_us, r.id))
-            })
-        })
+        .then(|| rows.last().map(|r| super::encode_cursor(r.at_us, &r.id)))
         .flatten();
     Ok(Json(AuditPage {
         items: rows

@@ -68,6 +68,56 @@ pub struct AppState {
     pub locks: Arc<TicketLocks>,
 }
 
+/// Largest page of any list endpoint.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The `limit` query parameter of a list endpoint: 100 when absent, `400 bad_limit` outside
+/// `1..=MAX_PAGE`.
+///
+/// # Errors
+/// [`ApiError`] `bad_limit`.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit must be 1..={MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
+/// A page cursor of the list endpoints: URL-safe base64 of `MICROS:UUID`, the sort key of
+/// the page's last row and its ID (the tie-breaker).
+#[must_use]
+pub fn encode_cursor(us: i64, id: impl std::fmt::Display) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{us}:{id}"))
+}
+
+/// Reads a cursor made by [`encode_cursor`]; `None` for anything else (so nothing a client
+/// writes into a cursor reaches SQL unparsed).
+#[must_use]
+pub fn decode_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (us, id) = text.split_once(':')?;
+    Some((us.parse().ok()?, uuid::Uuid::parse_str(id).ok()?))
+}
+
+/// [`decode_cursor`] as the `cursor` query parameter: `400 bad_cursor` when it is not one
+/// this API issued.
+///
+/// # Errors
+/// [`ApiError`] `bad_cursor`.
+pub fn parse_cursor(c: &str) -> Result<(i64, uuid::Uuid), ApiError> {
+    decode_cursor(c)
+        .ok_or_else(|| ApiError::bad_request("bad_cursor", "cursor is not one this API issued"))
+}
+
 /// `2010-07-14T17:40:43.727475Z` from microseconds since the epoch.
 #[must_use]
 pub fn rfc3339(us: i64) -> String {
@@ -375,4 +425,41 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use base64::Engine as _;
+
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let id = uuid::Uuid::parse_str("6ba7b810-9dad-11d1-80b4-00c04fd430c8").unwrap();
+        let c = encode_cursor(1_279_129_243_727_475, id);
+        assert_eq!(decode_cursor(&c), Some((1_279_129_243_727_475, id)));
+        assert_eq!(
+            decode_cursor(&encode_cursor(17, uuid::Uuid::from_u128(42))),
+            Some((17, uuid::Uuid::from_u128(42)))
+        );
+        assert_eq!(decode_cursor("!!"), None);
+        assert_eq!(decode_cursor("%%%"), None);
+        for evil in ["1:' OR 1=1", "1:' OR 1=1 --"] {
+            let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(evil);
+            assert_eq!(decode_cursor(&c), None);
+            assert_eq!(
+                parse_cursor(&c).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
+        }
+    }
+
+    #[test]
+    fn page_limits() {
+        assert_eq!(page_limit(None).unwrap(), 100);
+        assert_eq!(page_limit(Some(1000)).unwrap(), 1000);
+        assert!(page_limit(Some(0)).is_err());
+        assert!(page_limit(Some(1001)).is_err());
+    }
 }

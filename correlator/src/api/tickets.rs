@@ -12,7 +12,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,8 +27,6 @@ use crate::tickets::{
 };
 use crate::webhooks::deliveries_for;
 
-/// Largest page.
-pub const MAX_LIMIT: u32 = 1000;
 /// Most tickets in one bulk acknowledge.
 pub const MAX_BULK: usize = 500;
 
@@ -134,19 +131,6 @@ pub struct BulkAckAnswer {
     pub items: Vec<TicketItem>,
 }
 
-fn encode_cursor(opened_us: i64, id: &Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{opened_us}:{id}"))
-}
-
-fn decode_cursor(c: &str) -> Option<(i64, Uuid)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (us, id) = text.split_once(':')?;
-    Some((us.parse().ok()?, Uuid::parse_str(id).ok()?))
-}
-
 /// Parses an RFC 3339 query time to µs.
 pub(crate) fn time_param(name: &'static str, v: Option<&String>) -> Result<Option<i64>, ApiError> {
     v.map(|s| {
@@ -193,13 +177,7 @@ pub async fn list_tickets(
 ) -> Result<Json<TicketPage>, ApiError> {
     caller.require(&state, Permission::ReadTickets)?;
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    let limit = p.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "bad_limit",
-            format!("limit must be 1..={MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(p.limit)?;
     let mut statuses = Vec::new();
     for s in p
         .status
@@ -218,9 +196,7 @@ pub async fn list_tickets(
         })?);
     }
     let before = match &p.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::bad_request("bad_cursor", "cursor is not one this API issued")
-        })?),
+        Some(c) => Some(super::parse_cursor(c)?),
         None => None,
     };
     let incident =
@@ -247,7 +223,7 @@ pub async fn list_tickets(
         .await
         .map_err(|e| ApiError::store(&e))?;
     let next_cursor = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-        .then(|| rows.last().map(|t| encode_cursor(t.opened_us, &t.id)))
+        .then(|| rows.last().map(|t| super::encode_cursor(t.opened_us, t.id)))
         .flatten();
     Ok(Json(TicketPage {
         items: rows.iter().map(TicketItem::from).collect(),
@@ -546,18 +522,4 @@ pub async fn bulk_acknowledge(
     let items = events.iter().map(|e| TicketItem::from(&e.ticket)).collect();
     commit(&state, &events).await?;
     Ok(Json(BulkAckAnswer { items }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors() {
-        let id = Uuid::from_u128(42);
-        assert_eq!(decode_cursor(&encode_cursor(17, &id)), Some((17, id)));
-        assert_eq!(decode_cursor("%%%"), None);
-        let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1:' OR 1=1 --");
-        assert_eq!(decode_cursor(&evil), None);
-    }
 }

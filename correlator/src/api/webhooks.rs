@@ -66,10 +66,7 @@ pub async fn list_deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     caller.require(&state, Permission::ReadWebhookLog)?;
     let Query(p) = params.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    let limit = p.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad_request("bad_limit", "limit must be 1..=1000"));
-    }
+    let limit = super::page_limit(p.limit)?;
     let dir = state.dir.get();
     let mut conds = vec![scope_sql(
         &state,
