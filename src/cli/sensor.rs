@@ -331,20 +331,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resident memory of this process (Linux `VmRSS`), in bytes.
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
-}
-
 /// A flag set by the first SIGINT or SIGTERM; a second one exits at once (status 130).
 /// The handlers are installed before this returns, so a signal from then on stops the
 /// capture cleanly instead of killing the process.
@@ -416,10 +402,11 @@ impl AlertSink for TeeSink<'_> {
                 detect.insert("rules_loaded".into(), self.rules.0.into());
                 detect.insert("rules_failed".into(), self.rules.1.into());
             }
-            if let Some(rss) = rss_bytes() {
-                let mem = st.entry("memory").or_insert_with(|| serde_json::json!({}));
-                if let Some(m) = mem.as_object_mut() {
-                    m.entry("rss_bytes").or_insert(rss.into());
+            // Live runs carry memory gauges already; offline runs get the process RSS.
+            if !st.contains_key("memory") {
+                let rss = tocsin_sensor::stats::MemoryGauges::process_rss();
+                if rss > 0 {
+                    st.insert("memory".into(), serde_json::json!({ "rss_bytes": rss }));
                 }
             }
             if let Some(f) = self.forwarder {
